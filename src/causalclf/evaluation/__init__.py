@@ -1,0 +1,24 @@
+"""Evaluation: metrics, paired significance, calibration, thresholds, seeds, runs and reports.
+
+Names are imported lazily so that ``import causalclf.evaluation`` loads none of
+scikit-learn, statsmodels or matplotlib until a function that needs them is used.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "tune_thresholds": "causalclf.evaluation.thresholds",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'causalclf.evaluation' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
