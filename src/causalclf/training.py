@@ -1,0 +1,192 @@
+"""The one training loop: Hugging Face Trainer plus best-on-validation early stopping.
+
+Every trainable method hands `train` a torch module whose forward returns a dict with
+``loss``, a dataset of feature dicts, a collator, and an `evaluate` callback that scores
+the current weights on validation (higher is better, e.g. macro-F1). After each epoch
+(or every `eval_steps`) the callback runs; the trainable weights of the best evaluation
+are kept in memory (adapters and heads are small) and restored at the end, so no
+multi-hundred-MB checkpoint is written per epoch.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings shared by every trainable method."""
+
+    epochs: float = 3.0
+    """Passes over the training set (fractions allowed)."""
+    batch_size: int = 8
+    """Examples per device step."""
+    gradient_accumulation_steps: int = 1
+    """Steps whose gradients are summed before each optimizer update."""
+    learning_rate: float = 2e-4
+    """Peak learning rate (AdamW), reached after warm-up."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    warmup_ratio: float = 0.06
+    """Share of the updates spent warming the learning rate up from 0."""
+    scheduler: str = "linear"
+    """Learning-rate schedule after warm-up (any transformers scheduler name)."""
+    max_steps: int = -1
+    """Stop after this many updates (overrides `epochs` when > 0)."""
+    eval_steps: int | None = None
+    """Evaluate on validation every this many updates; None evaluates once per epoch."""
+    early_stopping_patience: int | None = 2
+    """Stop after this many evaluations without improvement; None never stops early."""
+    seed: int = 42
+    """Seed for weight initialisation, shuffling and dropout."""
+    logging_steps: int = 10
+    """Log the training loss every this many updates."""
+    group_by_length: bool = True
+    """Batch texts of similar length together (less padding, faster on CPU)."""
+    progress_bar: bool = True
+    """Show a tqdm progress bar."""
+
+    @classmethod
+    def coerce(cls, value: "TrainingConfig | dict | None") -> "TrainingConfig":
+        if value is None:
+            return cls()
+        if isinstance(value, TrainingConfig):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - set(cls.__dataclass_fields__)
+            if unknown:
+                raise ValueError(
+                    f"unknown training keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
+                )
+            return cls(**value)
+        raise TypeError(f"training must be a TrainingConfig, a dict or None, not {type(value).__name__}")
+
+
+@dataclass
+class TrainResult:
+    """What happened during `train`."""
+
+    best_score: float | None
+    """Best validation score seen (None without validation)."""
+    best_step: int | None
+    """Update step of the best score; its weights are the ones kept."""
+    steps: int
+    """Updates performed."""
+    stopped_early: bool
+    train_seconds: float
+    history: list[dict] = field(default_factory=list)
+    """Trainer log entries (loss, learning rate) and validation scores."""
+
+
+def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _make_callback(model, evaluate, patience, eval_steps, result_history):
+    from transformers import TrainerCallback
+
+    class BestOnValidation(TrainerCallback):
+        """Scores validation, snapshots the best trainable weights, stops on patience."""
+
+        def __init__(self):
+            self.best_score, self.best_step, self.best_state = -math.inf, None, None
+            self.bad_evals, self.stopped_early = 0, False
+
+        def _evaluate(self, state, control):
+            model.eval()
+            with torch.no_grad():
+                score = float(evaluate())
+            model.train()
+            result_history.append({"step": state.global_step, "epoch": state.epoch, "validation_score": score})
+            log.info("step %d: validation score %.4f", state.global_step, score)
+            if score > self.best_score:
+                self.best_score, self.best_step = score, state.global_step
+                self.best_state, self.bad_evals = _trainable_state(model), 0
+            else:
+                self.bad_evals += 1
+                if patience is not None and self.bad_evals >= patience:
+                    control.should_training_stop = True
+                    self.stopped_early = True
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if eval_steps and state.global_step % eval_steps == 0:
+                self._evaluate(state, control)
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if not eval_steps:
+                self._evaluate(state, control)
+
+    return BestOnValidation()
+
+
+def train(
+    model: torch.nn.Module,
+    train_dataset,
+    collator: Callable,
+    config: TrainingConfig,
+    evaluate: Callable[[], float] | None = None,
+) -> TrainResult:
+    """Train `model` in place and leave it holding the best-on-validation weights."""
+    from transformers import Trainer, TrainingArguments
+
+    if len(train_dataset) == 0:
+        raise ValueError("the training set is empty")
+    history: list[dict] = []
+    callback = (
+        _make_callback(model, evaluate, config.early_stopping_patience, config.eval_steps, history)
+        if evaluate is not None
+        else None
+    )
+    with tempfile.TemporaryDirectory(prefix="causalclf-train-") as out:
+        args = TrainingArguments(
+            output_dir=out,
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps,
+            per_device_train_batch_size=config.batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            warmup_steps=config.warmup_ratio,
+            lr_scheduler_type=config.scheduler,
+            logging_steps=config.logging_steps,
+            seed=config.seed,
+            save_strategy="no",
+            eval_strategy="no",
+            report_to=[],
+            disable_tqdm=not config.progress_bar,
+            remove_unused_columns=False,
+            train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+            dataloader_pin_memory=torch.cuda.is_available(),
+            bf16=any(p.dtype == torch.bfloat16 for p in model.parameters()) and torch.cuda.is_available(),
+        )
+        trainer = Trainer(
+            model=model, args=args, train_dataset=train_dataset, data_collator=collator,
+            callbacks=[callback] if callback else None,
+        )
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        history = trainer.state.log_history + history
+        steps = trainer.state.global_step
+    if callback is not None and callback.best_state is not None:
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            for name, value in callback.best_state.items():
+                params[name].copy_(value)
+    model.eval()
+    return TrainResult(
+        best_score=None if callback is None or callback.best_step is None else callback.best_score,
+        best_step=None if callback is None else callback.best_step,
+        steps=steps,
+        stopped_early=bool(callback and callback.stopped_early),
+        train_seconds=seconds,
+        history=history,
+    )
