@@ -9,6 +9,10 @@ import importlib
 
 _LAZY = {
     "tune_thresholds": "causalclf.evaluation.thresholds",
+    "expected_calibration_error": "causalclf.evaluation.calibration",
+    "brier_score": "causalclf.evaluation.calibration",
+    "reliability_diagram": "causalclf.evaluation.calibration",
+    "temperature_scale": "causalclf.evaluation.calibration",
 }
 
 __all__ = sorted(_LAZY)
