@@ -1,0 +1,254 @@
+"""`load_dataset` and `read_texts`: records -> checked (text, label) rows -> deduplicated -> split."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from causalclf.data.bundled import bbc_news
+from causalclf.data.config import SPLIT_NAMES, DataConfig
+from causalclf.data.dataset import DatasetSplits, TextDataset
+from causalclf.data.label_values import LabelValueError, RawLabel, parse_label, settle
+from causalclf.data.labels import LabelSpace
+from causalclf.data.readers import Record, read_source
+from causalclf.data.report import DataError, LoadReport, OnError, RowErrors
+from causalclf.data.shared import ag_news, uspto
+from causalclf.data.splits import partition, split_sizes
+from causalclf.data.templates import TextTemplate
+
+logger = logging.getLogger(__name__)
+
+Cleaner = Callable[[str], str]
+Recipe = Callable[[DataConfig], "tuple[DataConfig, Cleaner | None]"]
+
+NAMED: dict[str, Recipe] = {"bbc-news": bbc_news, "ag-news": ag_news, "uspto": uspto}
+"""Named datasets; "_" and "-" are interchangeable in names (ag_news == ag-news)."""
+
+
+def load_dataset(source: str | Path | Mapping[str, Any] | DataConfig, **overrides: Any) -> DatasetSplits:
+    """Loads, checks and splits a labelled dataset.
+
+    `source` is a named dataset ("bbc-news", "ag_news", "uspto"), a path to a file or folder, a
+    dict of `DataConfig` fields (as in YAML), or a `DataConfig`; `overrides` set fields on top,
+    e.g. ``load_dataset("uspto", root="/data")`` or ``load_dataset("bbc-news", seed=1)``.
+    """
+    config = _as_config(source, overrides)
+    label = config.name or config.path or config.train
+    clean = None
+    if config.name:
+        key = config.name.lower().replace("_", "-")
+        if key not in NAMED:
+            raise DataError(f"unknown dataset name {config.name!r}; named datasets: {sorted(NAMED)}")
+        config, clean = NAMED[key](config)
+    return _load(config, clean, str(label))
+
+
+def read_texts(path: str | Path, text: str = "text", on_error: OnError = "raise", *, format: str = "auto",
+               encoding: str = "utf-8") -> tuple[list[str], list[str]]:
+    """Unlabelled texts and their ids, for prediction.
+
+    `path` is a csv/tsv/jsonl/json/parquet file (`text` names the column or is a template), a .txt
+    file (one text per line), or a folder (one text per file, all files, sorted).
+    """
+    path = Path(path)
+    fmt = format
+    if fmt == "auto" and path.is_dir():
+        fmt = "folder"  # a saved HF dataset is named explicitly with format="hf_disk"
+    one_text_per = fmt == "folder" or (fmt in ("auto", "txt") and path.suffix.lower() == ".txt")
+    template = TextTemplate("text" if one_text_per else text)
+    report = LoadReport()
+    errors = RowErrors(on_error, report)
+    rows = _RowChecker(template, errors, report, encoding=encoding)
+    texts, ids = [], []
+    for records in read_source(path, fmt, template.fields, encoding=encoding, labelled=False).values():
+        for record in records:
+            t = rows.text(record)
+            if t is not None:
+                texts.append(t)
+                ids.append(record.id)
+    errors.log_summary()
+    if not texts:
+        raise DataError(f"{path}: no texts to read ({report.summary()})")
+    return texts, ids
+
+
+def _as_config(source, overrides: Mapping[str, Any]) -> DataConfig:
+    if isinstance(source, DataConfig):
+        fields = {k: getattr(source, k) for k in source.__dataclass_fields__}
+    elif isinstance(source, Mapping):
+        fields = dict(source)
+    elif isinstance(source, (str, Path)):
+        is_name = str(source).lower().replace("_", "-") in NAMED and not Path(source).exists()
+        fields = {"name": str(source)} if is_name else {"path": str(source)}
+        if not is_name and not Path(source).exists():
+            raise DataError(f"{source!r} is neither a named dataset {sorted(NAMED)} nor an existing path")
+    else:
+        raise TypeError(f"load_dataset takes a name, path, dict or DataConfig, not {type(source).__name__}")
+    return DataConfig.from_dict({**fields, **overrides})
+
+
+@dataclass
+class _Row:
+    text: str
+    label: RawLabel
+    record: Record
+
+
+class _RowChecker:
+    """Extracts one record's text and label, reporting what is wrong with them as bad rows."""
+
+    def __init__(self, template: TextTemplate, errors: RowErrors, report: LoadReport, *, encoding: str,
+                 fallback_encoding: str | None = None, clean: Cleaner | None = None):
+        self.template, self.errors, self.report = template, errors, report
+        self.encoding, self.fallback, self.clean = encoding, fallback_encoding, clean
+
+    def text(self, record: Record) -> str | None:
+        self.report.rows_read += 1
+        if record.problem is not None:
+            return self.errors(record.problem)
+        for column in self.template.fields:
+            if not self._usable(record, column):
+                return None
+        text = self.template.render(record.fields)
+        if self.clean is not None:
+            text = self.clean(text)
+        if not text.strip():
+            return self.errors(record.issue(self.template.spec, "empty text"))
+        return text
+
+    def label(self, record: Record, column: str, delimiter: str | None, label_map) -> RawLabel | None:
+        if not self._usable(record, column):
+            return None
+        try:
+            return parse_label(record.fields[column], delimiter, label_map)
+        except LabelValueError as e:
+            return self.errors(record.issue(column, str(e)))
+
+    def _usable(self, record: Record, column: str) -> bool:
+        """The column is present and decodable (recoded with the fallback encoding where one is set)."""
+        if column not in record.fields:
+            self.errors(record.issue(column, f"missing column; the row has {sorted(record.fields)}"))
+            return False
+        value = record.fields[column]
+        if not isinstance(value, str) or value.isascii():
+            return True
+        raw = value.encode("utf-8", "surrogateescape")  # undoes only the escapes of undecodable bytes
+        try:
+            raw.decode("utf-8")
+            return True
+        except UnicodeDecodeError as e:
+            bad = raw[e.start:e.end]
+        if self.fallback is None:
+            self.errors(record.issue(column, f"undecodable bytes {bad!r}: not valid {self.encoding} "
+                                             "(set encoding, or fallback_encoding)"))
+            return False
+        record.fields[column] = raw.decode(self.fallback)
+        self.report.recoded.append(record.issue(column, f"{bad!r} is not valid {self.encoding}; "
+                                                        f"decoded as {self.fallback}"))
+        return True
+
+
+def _load(config: DataConfig, clean: Cleaner | None, name: str) -> DatasetSplits:
+    report = LoadReport()
+    errors = RowErrors(config.on_error, report)
+    template = TextTemplate(config.text_spec)
+    checker = _RowChecker(template, errors, report, encoding=config.encoding,
+                          fallback_encoding=config.fallback_encoding, clean=clean)
+    needed = list(dict.fromkeys([*template.fields, config.label_column]))
+
+    rows: dict[str | None, list[_Row]] = {}
+    for given, path in (config.given_splits() or {None: config.path}).items():
+        found = read_source(path, config.format, needed, encoding=config.encoding, columns=config.columns)
+        for split, records in found.items():
+            if given is not None and split is not None:
+                raise DataError(f"{path}: holds its own splits {sorted(found)}; give it as path, not {given}")
+            rows[given or split] = _check_rows(records, checker, config)
+    rows = _settle_labels(rows, config, errors)
+    if config.drop_duplicates:
+        rows = _drop_duplicates(rows, report)
+    if config.limit is not None:
+        rows = {s: _limit(r, config, report) for s, r in rows.items()}
+    errors.log_summary()
+    if not any(rows.values()):
+        raise DataError(f"{name}: no rows left to load ({report.summary()})")
+
+    labels = [r.label for split_rows in rows.values() for r in split_rows]
+    space = LabelSpace.from_labels(labels)
+    pooled = {s: TextDataset([r.text for r in rs], [r.label for r in rs], space, [r.record.id for r in rs])
+              for s, rs in rows.items()}
+    splits = _split(pooled, config)
+    report.rows_kept = sum(len(d) for d in splits.values())
+    result = DatasetSplits(splits, space, report, name)
+    logger.info("%s", result.summary().splitlines()[0] + "; " + report.summary())
+    return result
+
+
+def _check_rows(records: list[Record], checker: _RowChecker, config: DataConfig) -> list[_Row]:
+    rows = []
+    for record in records:
+        text = checker.text(record)
+        if text is None:
+            continue
+        label = checker.label(record, config.label_column, config.label_delimiter, config.label_map)
+        if label is not None:
+            rows.append(_Row(text, label, record))
+    return rows
+
+
+def _settle_labels(rows: dict[str | None, list[_Row]], config: DataConfig, errors: RowErrors):
+    """All single labels or all lists, decided over every split together."""
+    flat = [r for rs in rows.values() for r in rs]
+    settled, bad = settle([r.label for r in flat], config.multi_label)
+    for i in bad:
+        errors(flat[i].record.issue(config.label_column, f"{len(flat[i].label)} labels {flat[i].label} in "
+                                                         "single-label data (set multi_label: true)"))
+    for r, y in zip(flat, settled):
+        r.label = y
+    rejected = {id(flat[i]) for i in bad}
+    return {s: [r for r in rs if id(r) not in rejected] for s, rs in rows.items()}
+
+
+def _drop_duplicates(rows: dict[str | None, list[_Row]], report: LoadReport):
+    """Keeps each text's first occurrence, in split order train, validation, test."""
+    seen: set[str] = set()
+    kept = {}
+    for split in sorted(rows, key=_split_order):
+        kept[split] = []
+        for r in rows[split]:
+            if r.text in seen:
+                report.duplicates_dropped += 1
+            else:
+                seen.add(r.text)
+                kept[split].append(r)
+    return kept
+
+
+def _limit(rows: list[_Row], config: DataConfig, report: LoadReport) -> list[_Row]:
+    if len(rows) <= config.limit:
+        return rows
+    _, chosen = partition([r.label for r in rows], [len(rows) - config.limit, config.limit], config.seed)
+    report.dropped_by_limit += len(rows) - config.limit
+    return [rows[i] for i in chosen]
+
+
+def _split(pooled: dict[str | None, TextDataset], config: DataConfig) -> dict[str, TextDataset]:
+    """Unsplit data -> train/validation/test by `config.split`; given splits are kept, and a
+    missing validation split is carved from train when a test split was given."""
+    fractions = {s: config.split.get(s, 0.0) for s in SPLIT_NAMES}
+    if None in pooled:
+        data = pooled[None]
+        names = [s for s in SPLIT_NAMES if fractions[s] > 0]
+        parts = partition(data.labels, split_sizes(len(data), [fractions[s] for s in names]), config.seed)
+        return {s: data.subset(p) for s, p in zip(names, parts)}
+    splits = {s: pooled[s] for s in SPLIT_NAMES if s in pooled}
+    if "validation" not in splits and "test" in splits and fractions["validation"] > 0:
+        train = splits["train"]
+        share = fractions["validation"] / (fractions["train"] + fractions["validation"])
+        keep, carved = partition(train.labels, split_sizes(len(train), [1 - share, share]), config.seed)
+        splits = {"train": train.subset(keep), "validation": train.subset(carved), "test": splits["test"]}
+    return splits
+
+
+def _split_order(split: str | None) -> int:
+    return -1 if split is None else SPLIT_NAMES.index(split)

@@ -1,0 +1,96 @@
+"""What a load did to the input: rows read, kept, skipped (with where and why), deduplicated."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+OnError = Literal["raise", "skip"]
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One problem with one input row, located as a person would find it in the file."""
+
+    file: str
+    """The file (or folder entry) the row came from."""
+    row: int | None
+    """1-based position: the line where the record starts in text files (a header is line 1),
+    the record number in parquet / Arrow data; None where the file is the record."""
+    column: str | None
+    """The column (field) at fault, when one is."""
+    reason: str
+    """What is wrong, in words."""
+    unit: str = "line"
+    """How `row` counts: "line" for text files, "row" for parquet / Arrow, "record" for a JSON array."""
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"{self.unit} {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.reason}"
+
+
+class DataError(ValueError):
+    """Input data that causalclf will not guess about; `issue` locates it when a row is at fault."""
+
+    def __init__(self, message: str, issue: RowIssue | None = None):
+        super().__init__(message)
+        self.issue = issue
+
+    @classmethod
+    def from_issue(cls, issue: RowIssue, hint: str = "") -> "DataError":
+        return cls(f"{issue}{hint}", issue)
+
+
+@dataclass
+class LoadReport:
+    """Accounts for every input row: rows_read = rows_kept + skipped + duplicates + limit."""
+
+    rows_read: int = 0
+    """Records the readers met (blank lines are not records)."""
+    rows_kept: int = 0
+    """Records in the returned splits."""
+    skipped: list[RowIssue] = field(default_factory=list)
+    """Rows left out under ``on_error="skip"``, each with its location and reason."""
+    duplicates_dropped: int = 0
+    """Rows whose text exactly repeated an earlier row's (the first occurrence is kept)."""
+    dropped_by_limit: int = 0
+    """Rows left out by ``limit`` (a seeded stratified sample)."""
+    recoded: list[RowIssue] = field(default_factory=list)
+    """Fields that were not valid in the configured encoding and were decoded with the fallback."""
+
+    def summary(self) -> str:
+        parts = [f"read {self.rows_read:,} rows, kept {self.rows_kept:,}"]
+        if self.duplicates_dropped:
+            parts.append(f"{self.duplicates_dropped:,} exact duplicate texts dropped")
+        if self.skipped:
+            parts.append(f"{len(self.skipped):,} bad rows skipped")
+        if self.dropped_by_limit:
+            parts.append(f"{self.dropped_by_limit:,} left out by limit")
+        if self.recoded:
+            parts.append(f"{len(self.recoded):,} fields decoded with the fallback encoding")
+        return "; ".join(parts)
+
+
+class RowErrors:
+    """Applies the ``on_error`` policy: raise at the first bad row, or record it and go on."""
+
+    def __init__(self, on_error: OnError, report: LoadReport):
+        self.on_error = on_error
+        self.report = report
+
+    def __call__(self, issue: RowIssue) -> None:
+        if self.on_error == "raise":
+            raise DataError.from_issue(issue, " (on_error='skip' skips such rows and lists them in the report)")
+        self.report.skipped.append(issue)
+
+    def log_summary(self) -> None:
+        if self.report.skipped:
+            shown = "; ".join(str(i) for i in self.report.skipped[:3])
+            more = " ..." if len(self.report.skipped) > 3 else ""
+            logger.warning("skipped %d bad rows (on_error='skip'): %s%s", len(self.report.skipped), shown, more)
