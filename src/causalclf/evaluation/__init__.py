@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
+    "classification_metrics": "causalclf.evaluation.metrics",
+    "format_metrics": "causalclf.evaluation.metrics",
     "tune_thresholds": "causalclf.evaluation.thresholds",
     "expected_calibration_error": "causalclf.evaluation.calibration",
     "brier_score": "causalclf.evaluation.calibration",
