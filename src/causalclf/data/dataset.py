@@ -88,8 +88,9 @@ class DatasetSplits(Mapping[str, TextDataset]):
             "  " + self.report.summary(),
             "  " + " | ".join(f"{s} {len(d):,}" for s, d in self.splits.items()),
         ]
-        width = max(len(n) for n in self.label_space.names)
+        width = max(len(n) for n in [*self.label_space.names, "label"])
+        lines.append(f"    {'label':<{width}}" + "".join(f"{s:>12}" for s in self.splits))
         for label in self.label_space.names:
-            counts = "  ".join(f"{d.label_counts()[label]:>6,}" for d in self.splits.values())
-            lines.append(f"    {label:<{width}}  {counts}")
+            counts = "".join(f"{d.label_counts()[label]:>12,}" for d in self.splits.values())
+            lines.append(f"    {label:<{width}}{counts}")
         return "\n".join(lines)

@@ -1,6 +1,7 @@
 """`load_dataset` and `read_texts`: records -> checked (text, label) rows -> deduplicated -> split."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,7 @@ def read_texts(path: str | Path, text: str = "text", on_error: OnError = "raise"
 
 def _as_config(source, overrides: Mapping[str, Any]) -> DataConfig:
     if isinstance(source, DataConfig):
-        fields = {k: getattr(source, k) for k in source.__dataclass_fields__}
+        fields = dataclasses.asdict(source)
     elif isinstance(source, Mapping):
         fields = dict(source)
     elif isinstance(source, (str, Path)):
@@ -133,17 +134,15 @@ class _RowChecker:
         value = record.fields[column]
         if not isinstance(value, str) or value.isascii():
             return True
-        raw = value.encode("utf-8", "surrogateescape")  # undoes only the escapes of undecodable bytes
-        try:
-            raw.decode("utf-8")
+        # Readers decode with surrogateescape: each undecodable byte is a lone surrogate U+DC80-U+DCFF.
+        bad = bytes(ord(c) - 0xDC00 for c in value if "\udc80" <= c <= "\udcff")
+        if not bad:
             return True
-        except UnicodeDecodeError as e:
-            bad = raw[e.start:e.end]
         if self.fallback is None:
             self.errors(record.issue(column, f"undecodable bytes {bad!r}: not valid {self.encoding} "
                                              "(set encoding, or fallback_encoding)"))
             return False
-        record.fields[column] = raw.decode(self.fallback)
+        record.fields[column] = value.encode(self.encoding, "surrogateescape").decode(self.fallback)
         self.report.recoded.append(record.issue(column, f"{bad!r} is not valid {self.encoding}; "
                                                         f"decoded as {self.fallback}"))
         return True

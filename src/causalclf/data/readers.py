@@ -102,7 +102,7 @@ def _read_delimited(text: str, path: Path, delimiter: str, needed: Sequence[str]
             continue
         if header is None:
             header = [c.strip() for c in cells]
-            _check_columns(path, header, needed, "the header (line 1)")
+            _check_columns(str(path), header, needed, row=line)
             continue
         if len(cells) != len(header):
             yield _broken(path, line, f"expected {len(header)} fields ({', '.join(header)}), found {len(cells)}")
@@ -155,7 +155,7 @@ def _read_parquet(path: Path, needed: Sequence[str]) -> list[Record]:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a corrupt file
         raise DataError(f"{path}: not a readable parquet file: {e}") from None
-    _check_columns(path, table.column_names, needed, "the parquet schema")
+    _check_columns(str(path), table.column_names, needed)
     rows = table.select(list(needed)).to_pylist()
     return [Record(r, str(path), n, "row", f"{path.name}:{n}") for n, r in enumerate(rows, start=1)]
 
@@ -194,7 +194,7 @@ def _read_hf_disk(path: Path, needed: Sequence[str]) -> dict[str | None, list[Re
 
 def _hf_records(ds, path: Path, split: str | None, needed: Sequence[str]) -> list[Record]:
     where = f"{path} [{split}]" if split else str(path)
-    _check_columns(Path(where), ds.column_names, needed, "the dataset's columns")
+    _check_columns(where, ds.column_names, needed)
     ds = ds.select_columns(list(needed))
     rows = ds.to_list()
     for name in needed:
@@ -216,11 +216,12 @@ def _class_names(feature) -> list[str] | None:
     return list(inner.names) if hasattr(inner, "int2str") else None
 
 
-def _check_columns(path: Path, have: Sequence[str], needed: Sequence[str], where: str) -> None:
+def _check_columns(file: str, have: Sequence[str], needed: Sequence[str], row: int | None = None) -> None:
+    """`row` is the header's line in a text file; None for a schema."""
     missing = [c for c in needed if c not in have]
     if missing:
-        raise DataError(f"{path}: column {missing[0]!r} is missing from {where}; columns are {list(have)}",
-                        RowIssue(str(path), 1 if "line 1" in where else None, missing[0], "missing column"))
+        where = "the header" if row else "the schema"
+        raise DataError.from_issue(RowIssue(file, row, missing[0], f"missing from {where}; columns are {list(have)}"))
 
 
 def _broken(path: Path, row: int, reason: str, unit: str = "line") -> Record:
