@@ -68,7 +68,7 @@ def test_bad_row_skipped_counted_listed_and_logged(tmp_path, case, caplog):
     assert [(i.row, i.column) for i in report.skipped] == [(3, column)]
     assert report.rows_read == 22 and report.rows_kept == 21
     assert sum(len(s) for s in ds.values()) == 21
-    assert "skipped 1 bad rows" in caplog.text and "line 3" in caplog.text
+    assert "skipped 1 bad row " in caplog.text and "line 3" in caplog.text
 
 
 def test_missing_column_in_header_raises_even_when_skipping(tmp_path):

@@ -12,7 +12,7 @@ from causalclf.data.config import SPLIT_NAMES, DataConfig
 from causalclf.data.dataset import DatasetSplits, TextDataset
 from causalclf.data.label_values import LabelValueError, RawLabel, parse_label, settle
 from causalclf.data.labels import LabelSpace
-from causalclf.data.readers import Record, read_source
+from causalclf.data.readers import Record, detect_format, read_source
 from causalclf.data.report import DataError, LoadReport, OnError, RowErrors
 from causalclf.data.shared import ag_news, uspto
 from causalclf.data.splits import partition, split_sizes
@@ -52,12 +52,11 @@ def read_texts(path: str | Path, text: str = "text", on_error: OnError = "raise"
     `path` is a csv/tsv/jsonl/json/parquet file (`text` names the column or is a template), a .txt
     file (one text per line), or a folder (one text per file, all files, sorted).
     """
-    path = Path(path)
-    fmt = format
-    if fmt == "auto" and path.is_dir():
-        fmt = "folder"  # a saved HF dataset is named explicitly with format="hf_disk"
-    one_text_per = fmt == "folder" or (fmt in ("auto", "txt") and path.suffix.lower() == ".txt")
-    template = TextTemplate("text" if one_text_per else text)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    fmt = detect_format(path) if format == "auto" else format
+    template = TextTemplate("text" if fmt in ("folder", "txt") else text)
     report = LoadReport()
     errors = RowErrors(on_error, report)
     rows = _RowChecker(template, errors, report, encoding=encoding)
@@ -80,9 +79,10 @@ def _as_config(source, overrides: Mapping[str, Any]) -> DataConfig:
     elif isinstance(source, Mapping):
         fields = dict(source)
     elif isinstance(source, (str, Path)):
-        is_name = str(source).lower().replace("_", "-") in NAMED and not Path(source).exists()
-        fields = {"name": str(source)} if is_name else {"path": str(source)}
-        if not is_name and not Path(source).exists():
+        path = Path(source).expanduser()
+        is_name = str(source).lower().replace("_", "-") in NAMED and not path.exists()
+        fields = {"name": str(source)} if is_name else {"path": str(path)}
+        if not is_name and not path.exists():
             raise DataError(f"{source!r} is neither a named dataset {sorted(NAMED)} nor an existing path")
     else:
         raise TypeError(f"load_dataset takes a name, path, dict or DataConfig, not {type(source).__name__}")
@@ -107,7 +107,8 @@ class _RowChecker:
     def text(self, record: Record) -> str | None:
         self.report.rows_read += 1
         if record.problem is not None:
-            return self.errors(record.problem)
+            self.errors(record.problem)
+            return None
         for column in self.template.fields:
             if not self._usable(record, column):
                 return None
@@ -115,7 +116,8 @@ class _RowChecker:
         if self.clean is not None:
             text = self.clean(text)
         if not text.strip():
-            return self.errors(record.issue(self.template.spec, "empty text"))
+            self.errors(record.issue(self.template.spec, "empty text"))
+            return None
         return text
 
     def label(self, record: Record, column: str, delimiter: str | None, label_map) -> RawLabel | None:
@@ -124,7 +126,8 @@ class _RowChecker:
         try:
             return parse_label(record.fields[column], delimiter, label_map)
         except LabelValueError as e:
-            return self.errors(record.issue(column, str(e)))
+            self.errors(record.issue(column, str(e)))
+            return None
 
     def _usable(self, record: Record, column: str) -> bool:
         """The column is present and decodable (recoded with the fallback encoding where one is set)."""
@@ -241,6 +244,8 @@ def _split(pooled: dict[str | None, TextDataset], config: DataConfig) -> dict[st
         parts = partition(data.labels, split_sizes(len(data), [fractions[s] for s in names]), config.seed)
         return {s: data.subset(p) for s, p in zip(names, parts)}
     splits = {s: pooled[s] for s in SPLIT_NAMES if s in pooled}
+    if "train" not in splits:
+        raise DataError(f"the given splits {list(splits)} have no train split")
     if "validation" not in splits and "test" in splits and fractions["validation"] > 0:
         train = splits["train"]
         share = fractions["validation"] / (fractions["train"] + fractions["validation"])

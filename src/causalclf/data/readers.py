@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -35,7 +35,8 @@ class Record:
     row: int | None
     unit: str
     id: str
-    problem: RowIssue | None = field(default=None)
+    problem: RowIssue | None = None
+    """Set when the row could not be parsed; `fields` is then empty."""
 
     def issue(self, column: str | None, reason: str) -> RowIssue:
         return RowIssue(self.file, self.row, column, reason, self.unit)
@@ -55,13 +56,14 @@ def detect_format(path: Path) -> str:
 def read_source(path: str | Path, fmt: str, needed: Sequence[str], *, encoding: str = "utf-8",
                 columns: Sequence[str] | None = None, labelled: bool = True) -> dict[str | None, list[Record]]:
     """Records by split name: None for unsplit data; train/validation/test for a saved DatasetDict."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "hf_disk":
         return _read_hf_disk(path, needed)
     if fmt == "folder":
+        _check_columns(str(path), ["text", "label"] if labelled else ["text"], needed)
         return {None: list(_read_folder(path, encoding, labelled))}
     if fmt == "parquet":
         return {None: _read_parquet(path, needed)}
@@ -72,6 +74,7 @@ def read_source(path: str | Path, fmt: str, needed: Sequence[str], *, encoding: 
         array = fmt == "json" and text.lstrip().startswith("[")
         return {None: _read_json_array(text, path) if array else list(_read_json_lines(text, path))}
     if fmt == "txt":
+        _check_columns(str(path), ["text"], needed)
         return {None: list(_read_lines(text, path))}
     raise DataError(f"{path}: format {fmt!r} is not readable here")
 

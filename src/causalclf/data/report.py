@@ -65,15 +65,15 @@ class LoadReport:
     """Fields that were not valid in the configured encoding and were decoded with the fallback."""
 
     def summary(self) -> str:
-        parts = [f"read {self.rows_read:,} rows, kept {self.rows_kept:,}"]
+        parts = [f"read {plural(self.rows_read, 'row')}, kept {self.rows_kept:,}"]
         if self.duplicates_dropped:
-            parts.append(f"{self.duplicates_dropped:,} exact duplicate texts dropped")
+            parts.append(f"{plural(self.duplicates_dropped, 'exact duplicate text')} dropped")
         if self.skipped:
-            parts.append(f"{len(self.skipped):,} bad rows skipped")
+            parts.append(f"{plural(len(self.skipped), 'bad row')} skipped")
         if self.dropped_by_limit:
-            parts.append(f"{self.dropped_by_limit:,} left out by limit")
+            parts.append(f"{plural(self.dropped_by_limit, 'row')} left out by limit")
         if self.recoded:
-            parts.append(f"{len(self.recoded):,} fields decoded with the fallback encoding")
+            parts.append(f"{plural(len(self.recoded), 'field')} decoded with the fallback encoding")
         return "; ".join(parts)
 
 
@@ -93,4 +93,8 @@ class RowErrors:
         if self.report.skipped:
             shown = "; ".join(str(i) for i in self.report.skipped[:3])
             more = " ..." if len(self.report.skipped) > 3 else ""
-            logger.warning("skipped %d bad rows (on_error='skip'): %s%s", len(self.report.skipped), shown, more)
+            logger.warning("skipped %s (on_error='skip'): %s%s", plural(len(self.report.skipped), "bad row"), shown, more)
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
