@@ -1,7 +1,7 @@
 """Loading, checking and splitting labelled text data.
 
     ds = load_dataset("bbc-news")                       # bundled; or a path, a dict, a DataConfig
-    ds = load_dataset({"path": "papers.jsonl", "text": "{title}\n{abstract}", "label": "tags"})
+    ds = load_dataset({"path": "papers.jsonl", "text": "{title}\\n{abstract}", "label": "tags"})
     ds["train"].texts, ds["train"].labels, ds.label_space, print(ds.summary())
     texts, ids = read_texts("to_classify.csv", text="body")   # unlabelled input for predict
 """
