@@ -8,6 +8,10 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
+    "mcnemar": "causalclf.evaluation.significance",
+    "paired_bootstrap": "causalclf.evaluation.significance",
+    "holm": "causalclf.evaluation.significance",
+    "compare_pairwise": "causalclf.evaluation.significance",
     "classification_metrics": "causalclf.evaluation.metrics",
     "format_metrics": "causalclf.evaluation.metrics",
     "tune_thresholds": "causalclf.evaluation.thresholds",
