@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
+    "summarize_seeds": "causalclf.evaluation.seeds",
+    "compare_over_seeds": "causalclf.evaluation.seeds",
     "mcnemar": "causalclf.evaluation.significance",
     "paired_bootstrap": "causalclf.evaluation.significance",
     "holm": "causalclf.evaluation.significance",
