@@ -8,19 +8,22 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "summarize_seeds": "causalclf.evaluation.seeds",
-    "compare_over_seeds": "causalclf.evaluation.seeds",
+    "classification_metrics": "causalclf.evaluation.metrics",
+    "format_metrics": "causalclf.evaluation.metrics",
     "mcnemar": "causalclf.evaluation.significance",
     "paired_bootstrap": "causalclf.evaluation.significance",
     "holm": "causalclf.evaluation.significance",
     "compare_pairwise": "causalclf.evaluation.significance",
-    "classification_metrics": "causalclf.evaluation.metrics",
-    "format_metrics": "causalclf.evaluation.metrics",
-    "tune_thresholds": "causalclf.evaluation.thresholds",
+    "summarize_seeds": "causalclf.evaluation.seeds",
+    "compare_over_seeds": "causalclf.evaluation.seeds",
     "expected_calibration_error": "causalclf.evaluation.calibration",
     "brier_score": "causalclf.evaluation.calibration",
     "reliability_diagram": "causalclf.evaluation.calibration",
     "temperature_scale": "causalclf.evaluation.calibration",
+    "tune_thresholds": "causalclf.evaluation.thresholds",
+    "save_run": "causalclf.evaluation.runs",
+    "load_run": "causalclf.evaluation.runs",
+    "write_report": "causalclf.evaluation.report",
 }
 
 __all__ = sorted(_LAZY)

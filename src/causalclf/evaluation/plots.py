@@ -1,0 +1,63 @@
+"""Report figures as PNG bytes, drawn with matplotlib's object API (no pyplot state, headless)."""
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_DPI = 100
+
+
+def new_figure(width: float, height: float) -> "Figure":
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def to_png(fig: "Figure") -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI)
+    return buffer.getvalue()
+
+
+def confusion_matrix_png(matrix: Sequence[Sequence[int]], names: Sequence[str], title: str) -> bytes:
+    """Counts with true classes as rows, as scikit-learn draws them; numbers omitted past 25 classes."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    k = len(names)
+    size = min(3.0 + 0.45 * k, 16.0)
+    fig = new_figure(size, size)
+    ax = fig.add_subplot()
+    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=list(names)).plot(
+        ax=ax, include_values=k <= 25, colorbar=False, xticks_rotation="vertical", cmap="Blues"
+    )
+    ax.set_title(title)
+    return to_png(fig)
+
+
+def reliability_png(y_true: np.ndarray, proba: np.ndarray, title: str) -> bytes:
+    from causalclf.evaluation.calibration import reliability_diagram
+
+    fig = new_figure(4.2, 4.2)
+    reliability_diagram(y_true, proba, ax=fig.add_subplot(), title=title)
+    return to_png(fig)
+
+
+def scatter_png(points: Sequence[tuple[str, float, float]], xlabel: str, ylabel: str, title: str) -> bytes:
+    """Labelled points (name, x, y) on a symlog x axis: costs span orders of magnitude, and a
+    frozen model has zero trainable parameters, which a plain log axis cannot show."""
+    fig = new_figure(6.0, 4.2)
+    ax = fig.add_subplot()
+    for i, (name, x, y) in enumerate(points):
+        ax.scatter([x], [y], color=f"C{i % 10}")
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return to_png(fig)
