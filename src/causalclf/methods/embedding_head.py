@@ -18,7 +18,9 @@ from causalclf.backbones import (
     BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
 )
 from causalclf.methods.base import Classifier
+from causalclf.methods.batching import Rows, batched, collate, encode_texts
 from causalclf.methods.pooling import POOLING_MODES, pool
+from causalclf.methods.validation import tuned_thresholds, validation_f1
 from causalclf.training import TrainingConfig, train
 
 HEAD_FILE = "head.safetensors"
@@ -70,17 +72,6 @@ class EmbeddingHeadModel(nn.Module):
             else:
                 loss = nn.functional.cross_entropy(logits, labels.long(), weight=self.loss_weight)
         return {"loss": loss, "logits": logits}
-
-
-class _Rows(torch.utils.data.Dataset):
-    def __init__(self, rows: list[dict]):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
 
 
 def _loss_weight(class_weight, y: np.ndarray, label_names: list[str], multi_label: bool):
@@ -171,40 +162,13 @@ class EmbeddingHeadClassifier(Classifier):
 
     # ------------------------------------------------------------------ batching
     def _encode(self, texts: Sequence[str]) -> list[dict]:
-        texts = list(texts)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise ValueError(f"text {i} is empty or not a string: {t!r}")
-        enc = self.tokenizer_(texts, truncation=True, max_length=self.max_length)
-        return [{"input_ids": ids, "attention_mask": m} for ids, m in zip(enc["input_ids"], enc["attention_mask"])]
+        return encode_texts(self.tokenizer_, texts, self.max_length)
 
     def _collate(self, rows: list[dict]) -> dict:
-        if "features" in rows[0]:
-            batch = {"features": torch.stack([r["features"] for r in rows])}
-        else:
-            batch = dict(self.tokenizer_.pad(
-                [{"input_ids": r["input_ids"], "attention_mask": r["attention_mask"]} for r in rows],
-                return_tensors="pt"))
-        if "labels" in rows[0]:
-            batch["labels"] = torch.as_tensor(np.stack([r["labels"] for r in rows]))
-        return batch
+        return collate(self.tokenizer_, rows)  # cached `features` rows are stacked like labels
 
     def _batched(self, fn, texts: Sequence[str], desc: str, device: torch.device) -> np.ndarray:
-        """Run `fn(input_ids, attention_mask)` over texts, longest first, returned in order."""
-        from tqdm.auto import tqdm
-
-        rows = self._encode(texts)
-        order = np.argsort([-len(r["input_ids"]) for r in rows], kind="stable")
-        out: list[np.ndarray] = [None] * len(rows)  # type: ignore[list-item]
-        with torch.no_grad():
-            for start in tqdm(range(0, len(rows), self.batch_size), desc=desc, disable=len(rows) <= self.batch_size,
-                              unit="batch"):
-                idx = order[start:start + self.batch_size]
-                batch = self._collate([rows[i] for i in idx])
-                values = fn(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-                for j, i in enumerate(idx):
-                    out[i] = values[j].float().cpu().numpy()
-        return np.stack(out)
+        return batched(fn, self._encode(texts), self._collate, self.batch_size, desc, device)
 
     # ------------------------------------------------------------------ API
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -254,7 +218,7 @@ class EmbeddingHeadClassifier(Classifier):
             val_y = self.label_space_.encode(val_labels)
             evaluate = lambda: self._validation_score(val_texts, val_y, val_feats)  # noqa: E731
 
-        self.train_result_ = train(self.model_, _Rows(rows), self._collate, config, evaluate)
+        self.train_result_ = train(self.model_, Rows(rows), self._collate, config, evaluate)
         if validation is not None and self.multi_label:
             self.thresholds_ = self._tuned_thresholds(self._val_logits(validation[0], val_feats), val_y)
         return self
@@ -266,21 +230,11 @@ class EmbeddingHeadClassifier(Classifier):
             return self.model_.head(feats.to(self._device)).cpu().numpy()
 
     def _tuned_thresholds(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-        from causalclf.evaluation.thresholds import tune_thresholds
-
-        return np.asarray(tune_thresholds(y, self.proba_from_logits(logits), average=self.threshold_average,
-                                          per_class=True))
+        return tuned_thresholds(self, logits, y, self.threshold_average)
 
     def _validation_score(self, texts, y: np.ndarray, feats) -> float:
         """Macro-F1 on validation; multi-label with thresholds tuned on the same logits."""
-        from sklearn.metrics import f1_score
-
-        logits = self._val_logits(texts, feats)
-        proba = self.proba_from_logits(logits)
-        if self.multi_label:
-            pred = proba >= self._tuned_thresholds(logits, y)[None, :]
-            return f1_score(y, pred, average="macro", zero_division=0)
-        return f1_score(y, proba.argmax(1), average="macro", zero_division=0)
+        return validation_f1(self, self._val_logits(texts, feats), y, self.threshold_average)
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
         if not hasattr(self, "model_"):
