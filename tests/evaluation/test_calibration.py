@@ -5,6 +5,7 @@ from sklearn.metrics import brier_score_loss, log_loss
 
 from causalclf.evaluation import brier_score, expected_calibration_error, reliability_diagram, temperature_scale
 from causalclf.evaluation.calibration import calibration_bins, logit_nll, negative_log_likelihood
+from causalclf.methods.base import Classifier
 
 # Four items, three classes.   top prob (confidence)   argmax right?
 PROBA = np.array(
@@ -104,3 +105,35 @@ def test_reliability_diagram_writes_png(tmp_path):
     ax = reliability_diagram(Y, PROBA, path=path, n_bins=5)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any("ECE 0.463" in text.get_text() for text in ax.get_legend().get_texts())
+
+
+class _FixedLogits(Classifier):
+    """The smallest Classifier: logits looked up by text, to exercise the base's temperature path."""
+
+    method_name = "fixed-logits-test"
+
+    def __init__(self, table=None):
+        self.table = table
+
+    def fit(self, texts, labels, validation=None):
+        self._init_labels(labels)
+        return self
+
+    def _logits(self, texts):
+        return np.stack([self.table[t] for t in texts])
+
+    @property
+    def trainable_parameters(self):
+        return 0
+
+
+def test_fitted_temperature_plugs_into_the_classifier_base():
+    logits, y = _overconfident(2000, 3, seed=5)
+    texts = [f"doc {i}" for i in range(len(y))]
+    names = ["x", "y", "z"]
+    clf = _FixedLogits(dict(zip(texts, logits))).fit(texts, [names[i] for i in y])
+    before = negative_log_likelihood(y, clf.predict_proba(texts))
+    clf.temperature_ = temperature_scale(clf.decision_function(texts), y)
+    after = negative_log_likelihood(y, clf.predict_proba(texts))
+    assert after < before - 0.1
+    assert expected_calibration_error(y, clf.predict_proba(texts)) < 0.03

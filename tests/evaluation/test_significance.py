@@ -162,3 +162,12 @@ def test_compare_pairwise_adjusts_every_pair():
         assert comp.mcnemar_p_holm >= comp.mcnemar.p_value
         assert comp.macro_f1_p_holm >= comp.bootstrap.macro_f1.p_value
         assert set(comp.to_dict()) >= {"a", "b", "mcnemar", "bootstrap"}
+
+
+def test_unpaired_inputs_are_refused():
+    with pytest.raises(ValueError):
+        mcnemar(["a", "b"], ["a"], ["a", "b"])
+    with pytest.raises(ValueError):
+        paired_bootstrap(["a", "b"], ["a", "b"], ["a"])
+    with pytest.raises(ValueError):
+        paired_bootstrap([], [], [])

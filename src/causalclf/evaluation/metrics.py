@@ -35,6 +35,15 @@ def encode_predictions(labels: Sequence, label_space: LabelSpace) -> tuple[np.nd
     return label_space.encode(cleaned).astype(np.int64), invalid
 
 
+def check_paired(y_true: Sequence, *predictions: Sequence) -> None:
+    """Raise unless there are items and every prediction list has one entry per item."""
+    if len(y_true) == 0:
+        raise ValueError("no test items")
+    for pred in predictions:
+        if len(pred) != len(y_true):
+            raise ValueError(f"y_true has {len(y_true)} items but a prediction list has {len(pred)}")
+
+
 def correct_per_item(y_true: Sequence, y_pred: Sequence, label_space: LabelSpace) -> np.ndarray:
     """Boolean (n,): prediction right (single-label) or exactly right (multi-label).
 
@@ -70,8 +79,7 @@ def classification_metrics(
     """
     from sklearn.metrics import confusion_matrix, f1_score, hamming_loss, precision_recall_fscore_support
 
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
+    check_paired(y_true, y_pred)
     truth = label_space.encode(y_true)
     pred, invalid = encode_predictions(y_pred, label_space)
     names = label_space.names

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from causalclf.data.labels import LabelSpace
-from causalclf.evaluation.metrics import correct_per_item, encode_predictions
+from causalclf.evaluation.metrics import check_paired, correct_per_item, encode_predictions
 
 EXACT_BELOW = 25
 """McNemar uses the exact binomial test when fewer pairs than this are discordant."""
@@ -95,6 +95,7 @@ def mcnemar(y_true: Sequence, pred_a: Sequence, pred_b: Sequence, label_space: L
     """McNemar's test (statsmodels): exact binomial below 25 discordant pairs, else chi2 with correction."""
     from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
+    check_paired(y_true, pred_a, pred_b)
     space = label_space or _infer_space(y_true, pred_a, pred_b)
     right_a = correct_per_item(y_true, pred_a, space)
     right_b = correct_per_item(y_true, pred_b, space)
@@ -131,6 +132,7 @@ def paired_bootstrap(
     """
     if not 0 < confidence < 1:
         raise ValueError("confidence must lie in (0, 1)")
+    check_paired(y_true, pred_a, pred_b)
     space = label_space or _infer_space(y_true, pred_a, pred_b)
     truth = space.encode(y_true)
     indicators = np.concatenate([_count_indicators(truth, pred, space) for pred in (pred_a, pred_b)], axis=1)
@@ -183,6 +185,7 @@ def compare_pairwise(
     Holm's correction runs over all pairs, separately for each of the three p-values
     (McNemar, Δ micro-F1, Δ macro-F1): each is its own family of hypotheses.
     """
+    check_paired(y_true, *predictions.values())
     space = label_space or _infer_space(y_true, *predictions.values())
     pairs = list(combinations(predictions, 2))
     tests = [
