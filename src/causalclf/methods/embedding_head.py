@@ -113,6 +113,7 @@ class EmbeddingHeadClassifier(Classifier):
     training: `TrainingConfig` (or dict): epochs, batch size, learning rate, seed...
     batch_size: texts per forward pass at inference.
     threshold_average: "macro" or "micro" F1 for tuning multi-label thresholds.
+    padding_side: "right" or "left"; pooling reads the mask, so results do not depend on it.
     """
 
     method_name = "embedding_head"
@@ -122,7 +123,7 @@ class EmbeddingHeadClassifier(Classifier):
                  head_dropout: float = 0.1, max_length: int = 512, class_weight=None,
                  quantization: str | None = None, dtype: str = "auto", device: str = "auto",
                  gradient_checkpointing: bool = False, training: TrainingConfig | dict | None = None,
-                 batch_size: int = 16, threshold_average: str = "macro"):
+                 batch_size: int = 16, threshold_average: str = "macro", padding_side: str = "right"):
         self.model = model
         self.lora = lora
         self.pooling = pooling
@@ -138,6 +139,7 @@ class EmbeddingHeadClassifier(Classifier):
         self.training = training
         self.batch_size = batch_size
         self.threshold_average = threshold_average
+        self.padding_side = padding_side
 
     # ------------------------------------------------------------------ backbone
     def _options(self) -> BackboneOptions:
@@ -147,7 +149,7 @@ class EmbeddingHeadClassifier(Classifier):
     def _load_backbone(self, tokenizer_source: str | None = None):
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {POOLING_MODES}")
-        self.tokenizer_ = load_tokenizer(tokenizer_source or self.model)
+        self.tokenizer_ = load_tokenizer(tokenizer_source or self.model, padding_side=self.padding_side)
         return load_model(self.model, "AutoModel", tokenizer=self.tokenizer_, options=self._options())
 
     def _base_backbone(self) -> nn.Module:

@@ -1,0 +1,179 @@
+"""EmbeddingHeadClassifier on tiny random Llamas: pooling, batching, parity, persistence, learning."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from causalclf import EmbeddingHeadClassifier, LoraSpec
+from tests.toy import toy_multi_label, toy_single_label
+
+FAST = dict(epochs=12, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000,
+            early_stopping_patience=None)
+TEXTS = ["the match", "money and bank market with the stock price today", "film", "a vote on the law for the party"]
+
+
+def _alone_last_hidden(model_dir, texts):
+    """Hugging Face's own last hidden state of each text's last token, each text run alone."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+    out = []
+    with torch.no_grad():
+        for t in texts:
+            ids = tok(t, return_tensors="pt")
+            out.append(model(**ids).last_hidden_state[0, -1].numpy())
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_embed_equals_last_token_hidden_state_of_each_text_alone(tiny_llama, padding_side):
+    clf = EmbeddingHeadClassifier(model=tiny_llama, padding_side=padding_side, batch_size=4)
+    emb = clf.embed(TEXTS)  # one mixed-length batch: padding on `padding_side`
+    assert emb.shape == (len(TEXTS), 32)
+    np.testing.assert_allclose(emb, _alone_last_hidden(tiny_llama, TEXTS), atol=1e-4)
+
+
+def test_mean_and_max_pooling_ignore_padding(tiny_llama):
+    for pooling in ("mean", "max"):
+        batched = EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling, batch_size=4).embed(TEXTS)
+        alone = np.concatenate(
+            [EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling).embed([t]) for t in TEXTS])
+        np.testing.assert_allclose(batched, alone, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def fitted_single(tiny_llama):
+    texts, labels = toy_single_label(12)
+    val = toy_single_label(4, seed=1)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=4), training=FAST, batch_size=4)
+    return clf.fit(texts, labels, validation=val), val
+
+
+def test_single_label_learns_separable_toy(fitted_single):
+    clf, (val_texts, val_labels) = fitted_single
+    accuracy = np.mean(np.array(clf.predict(val_texts)) == np.array(val_labels))
+    assert accuracy >= 0.9
+    assert clf.labels_ == ["film", "money", "sport"]
+    assert clf.train_result_.best_score >= 0.9
+
+
+def test_predict_proba_of_mixed_batch_equals_text_by_text(fitted_single):
+    clf, (val_texts, _) = fitted_single
+    together = clf.predict_proba(val_texts)
+    alone = np.concatenate([clf.predict_proba([t]) for t in val_texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    np.testing.assert_allclose(together.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_trainable_parameters_counts_requires_grad(fitted_single):
+    clf, _ = fitted_single
+    expected = sum(p.numel() for p in clf.model_.parameters() if p.requires_grad)
+    assert clf.trainable_parameters == expected
+    # only LoRA matrices and the head train; the backbone's own weights stay frozen
+    names = [n for n, p in clf.model_.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n or n.startswith("head.") for n in names)
+
+
+def test_save_load_round_trip(fitted_single, tmp_path):
+    clf, (val_texts, _) = fitted_single
+    clf.save_pretrained(tmp_path / "m")
+    assert {"causalclf.json", "head.safetensors", "adapter", "tokenizer"} <= {p.name for p in (tmp_path / "m").iterdir()}
+    loaded = EmbeddingHeadClassifier.from_pretrained(tmp_path / "m")
+    assert np.abs(loaded.predict_proba(val_texts) - clf.predict_proba(val_texts)).max() <= 1e-5
+    assert loaded.predict(val_texts) == clf.predict(val_texts)
+    assert loaded.trainable_parameters == clf.trainable_parameters
+
+
+def test_logits_equal_auto_model_for_sequence_classification(fitted_single):
+    """Same backbone (LoRA merged) and head weights -> same logits as transformers' own head."""
+    from transformers import AutoModelForSequenceClassification
+
+    clf, (val_texts, _) = fitted_single
+    ours = clf.decision_function(val_texts)
+    linear = clf.model_.head[-1]
+    merged = copy.deepcopy(clf.model_.backbone).merge_and_unload()
+    config = copy.deepcopy(merged.config)
+    config.num_labels = 3
+    seq = AutoModelForSequenceClassification.from_config(config).eval()
+    seq.model.load_state_dict(merged.state_dict())
+    with torch.no_grad():
+        seq.score.weight.copy_(linear.weight)
+        tok = clf.tokenizer_
+        theirs = []
+        for t in val_texts:  # one at a time: transformers finds the last token from pad ids
+            theirs.append(seq(**tok(t, return_tensors="pt")).logits[0].numpy() + linear.bias.numpy())
+    np.testing.assert_allclose(ours, np.stack(theirs), atol=1e-4)
+
+
+def test_multi_label_learns_with_tuned_thresholds(tiny_llama):
+    texts, labels = toy_multi_label(120)
+    val = toy_multi_label(30, seed=2)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=8), training=FAST, batch_size=8)
+    clf.fit(texts, labels, validation=val)
+    assert clf.multi_label and clf.thresholds_.shape == (3,)
+    assert not np.allclose(clf.thresholds_, 0.5)  # tuned on validation
+    pred = clf.predict(val[0])
+    assert all(isinstance(p, list) for p in pred)
+    exact = np.mean([sorted(p) == sorted(t) for p, t in zip(pred, val[1])])
+    assert exact >= 0.7
+    proba = clf.predict_proba(val[0])
+    assert proba.shape == (30, 3) and not np.allclose(proba.sum(1), 1.0)  # sigmoids, not a softmax
+
+
+def test_frozen_backbone_trains_head_on_features_computed_once(tiny_llama, monkeypatch):
+    from causalclf.methods import embedding_head
+
+    texts, labels = toy_single_label(12)
+    val = toy_single_label(4, seed=1)
+    calls = []
+    real = embedding_head.pooled_features
+    monkeypatch.setattr(embedding_head, "pooled_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=None, head="mlp", batch_size=64,
+                                  training=dict(FAST, epochs=30, learning_rate=1e-2))
+    clf.fit(texts, labels, validation=val)
+    assert len(calls) == 2  # one pass over train, one over validation; 30 epochs reuse them
+    assert clf.trainable_parameters == sum(p.numel() for p in clf.model_.head.parameters())
+    assert np.mean(np.array(clf.predict(val[0])) == np.array(val[1])) >= 0.75
+
+
+def test_gradient_checkpointing_still_trains_adapters(tiny_llama):
+    texts, labels = toy_single_label(4)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=4), gradient_checkpointing=True,
+                                  training=dict(FAST, epochs=1))
+    clf.fit(texts, labels)
+    lora_b = [p for n, p in clf.model_.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b)  # LoRA B starts at zero
+
+
+def test_class_weight_balanced_weights_the_loss(tiny_llama):
+    texts, labels = toy_single_label(6)
+    texts, labels = texts + texts[:6], labels + labels[:6]
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=None, class_weight="balanced",
+                                  training=dict(FAST, epochs=1))
+    clf.fit(texts, labels)
+    counts = np.bincount(clf.label_space_.encode(labels))
+    np.testing.assert_allclose(clf.model_.loss_weight.numpy(), len(labels) / (3 * counts), rtol=1e-6)
+
+
+def test_unfitted_and_bad_input_errors(tiny_llama):
+    clf = EmbeddingHeadClassifier(model=tiny_llama)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        clf.predict(["x"])
+    with pytest.raises(ValueError, match="empty"):
+        clf.embed(["fine", "  "])
+    with pytest.raises(ValueError, match="pooling"):
+        EmbeddingHeadClassifier(model=tiny_llama, pooling="cls").embed(["x"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="4-bit NF4 and bf16 need CUDA and bitsandbytes")
+def test_4bit_nf4_lora_on_cuda(tiny_llama):
+    pytest.importorskip("bitsandbytes")
+    texts, labels = toy_single_label(6)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, quantization="4bit", training=dict(FAST, epochs=2))
+    clf.fit(texts, labels)
+    assert clf.predict_proba(texts).shape == (len(texts), 3)
+    assert next(clf.model_.head.parameters()).dtype == torch.float32
