@@ -1,0 +1,111 @@
+"""Config -> data -> fit -> save -> evaluate on test: what `causalclf train` runs."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from causalclf.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = "model"
+
+
+def load_splits(config: RunConfig):
+    """The config's dataset, with each split subsampled (stratified, seeded) if asked."""
+    from causalclf.data import load_dataset
+
+    ds = load_dataset(config.data)
+    sizes = {"train": config.train_size, "validation": config.validation_size, "test": config.test_size}
+    splits = {}
+    for name, part in ds.items():
+        n = sizes.get(name)
+        splits[name] = part.sample(n) if n is not None and n < len(part) else part
+    return ds, splits
+
+
+def evaluate(clf, texts, labels, run_dir: str | Path, name: str, info: dict | None = None) -> dict:
+    """Predict `texts` (timed), then write a run directory: metrics, predictions, info."""
+    from causalclf.evaluation import save_run
+
+    start = time.perf_counter()
+    proba = clf.predict_proba(texts)
+    pred = clf.decide(proba)
+    seconds = time.perf_counter() - start
+    if getattr(clf, "inference", "score") in ("generate", "constrained"):
+        pred = clf.predict(texts)  # these modes decide by decoding, not from the scores
+    info = dict(info or {})
+    info.update(method=clf.method_name, trainable_parameters=_trainable(clf),
+                docs_per_second=len(texts) / seconds if seconds > 0 else None, n_test=len(texts))
+    return save_run(run_dir, name=name, y_true=list(labels), y_pred=pred, label_space=clf.label_space_,
+                    proba=proba, info=info)
+
+
+def _trainable(clf) -> int | None:
+    try:
+        return int(clf.trainable_parameters)
+    except (RuntimeError, AttributeError):
+        return None
+
+
+def run_training(config: RunConfig) -> dict:
+    """Load the config's data, then train, save and evaluate; returns the test metrics."""
+    ds, splits = load_splits(config)
+    print(ds.summary())
+    return fit_and_evaluate(config, splits)
+
+
+def fit_and_evaluate(config: RunConfig, splits: dict) -> dict:
+    """Fit on splits["train"] (validating on "validation"), save, and evaluate on "test"."""
+    out = Path(config.output_dir)
+    name = config.name or out.name
+    train, val, test = splits["train"], splits.get("validation"), splits.get("test")
+    clf = config.build()
+    print(f"training {config.method} on {len(train)} texts"
+          + (f", validating on {len(val)}" if val is not None else ""))
+    start = time.perf_counter()
+    clf.fit(train.texts, train.labels, validation=None if val is None else (val.texts, val.labels))
+    train_seconds = time.perf_counter() - start
+    clf.save_pretrained(out / MODEL_DIR)
+    training = config.params.get("training")
+    info = {"model": config.params.get("model"), "dataset": _data_name(config.data),
+            "train_seconds": train_seconds, "n_train": len(train),
+            "seed": training.get("seed") if isinstance(training, dict) else None}
+    if test is None:
+        log.warning("the dataset has no test split: nothing evaluated")
+        return {"info": info}
+    metrics = evaluate(clf, test.texts, test.labels, out, name, info)
+    if config.distill:
+        metrics["distill"] = _distill(config, clf, train, val, test, out)
+    return metrics
+
+
+def _distill(config: RunConfig, teacher, train, val, test, out: Path) -> dict:
+    from causalclf.methods.distill import distill
+    from causalclf.methods.encoder import EncoderClassifier
+
+    spec = dict(config.distill)
+    unlabeled = None
+    if spec.get("unlabeled"):
+        from causalclf.data import read_texts
+
+        unlabeled, _ = read_texts(spec["unlabeled"])
+    result = distill(teacher, EncoderClassifier(**(spec.get("student") or {})), texts=train.texts,
+                     labels=train.labels, unlabeled_texts=unlabeled,
+                     validation=None if val is None else (val.texts, val.labels),
+                     test=(test.texts, test.labels), temperature=spec.get("temperature", 2.0),
+                     alpha=spec.get("alpha", 0.5))
+    student_dir = Path(spec.get("output_dir") or out / "student")
+    result.student.save_pretrained(student_dir / MODEL_DIR)
+    evaluate(result.student, test.texts, test.labels, student_dir, f"{config.name or out.name}-student",
+             {"model": (spec.get("student") or {}).get("model", "minilm-l6"), "teacher": str(out / MODEL_DIR)})
+    print(f"distilled student keeps {result.f1_fraction:.1%} of the teacher's macro-F1 "
+          f"at {result.speedup:.1f}x its throughput")
+    return {"student_dir": str(student_dir), **result.to_dict()}
+
+
+def _data_name(data) -> str:
+    if isinstance(data, dict):
+        return str(data.get("name") or data.get("path") or data.get("train") or "data")
+    return str(data)

@@ -1,0 +1,88 @@
+"""The command line end to end on tiny data: train -> predict -> evaluate -> report."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from causalclf.cli import main
+from causalclf.config import ConfigError, parse_config
+from tests.toy import toy_single_label
+
+
+@pytest.fixture()
+def toy_jsonl(tmp_path):
+    texts, labels = toy_single_label(20)
+    path = tmp_path / "toy.jsonl"
+    path.write_text("".join(json.dumps({"body": t, "topic": y}) + "\n" for t, y in zip(texts, labels)))
+    return path
+
+
+def _config(tmp_path, toy_jsonl, **method):
+    cfg = {"data": {"path": str(toy_jsonl), "text": "body", "label": "topic"},
+           "output_dir": str(tmp_path / "run"), **method}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_train_predict_evaluate_report_with_embedding_head(tmp_path, toy_jsonl, tiny_llama, capsys):
+    cfg = _config(tmp_path, toy_jsonl, method="embedding_head", model=tiny_llama, lora={"r": 4},
+                  training={"epochs": 8, "batch_size": 8, "learning_rate": 0.005, "progress_bar": False})
+    assert main(["train", str(cfg)]) == 0
+    printed = capsys.readouterr().out
+    assert "macro" in printed.lower() and "causalclf predict" in printed
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["info"]["method"] == "embedding_head"
+    assert metrics["info"]["trainable_parameters"] > 0 and metrics["info"]["docs_per_second"] > 0
+    assert metrics["macro_f1"] >= 0.8  # the toy task is separable
+
+    inputs = tmp_path / "new.txt"
+    inputs.write_text("goal match team\nbank stock profit\n")
+    out = tmp_path / "pred.jsonl"
+    assert main(["predict", str(run / "model"), str(inputs), "-o", str(out)]) == 0
+    preds = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [p["label"] for p in preds] == ["sport", "money"]
+    assert abs(sum(preds[0]["proba"].values()) - 1) < 1e-6
+
+    assert main(["evaluate", str(run / "model"), str(cfg), "-o", str(tmp_path / "eval")]) == 0
+    again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert again["macro_f1"] == pytest.approx(metrics["macro_f1"])
+
+    assert main(["report", str(run), str(tmp_path / "eval"), "-o", str(tmp_path / "report")]) == 0
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "run" in html and "eval" in html
+
+
+def test_train_tfidf_from_yaml(tmp_path, toy_jsonl):
+    cfg = _config(tmp_path, toy_jsonl, method="tfidf", C=5.0)
+    assert main(["train", str(cfg)]) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["macro_f1"] >= 0.8
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"method": "tfidf"}, "missing required key 'data'"),
+        ({"data": "x", "method": "embeding_head"}, "did you mean 'embedding_head'"),
+        ({"data": "x", "method": "embedding_head", "polling": "last"}, "unknown key 'polling'.*did you mean 'pooling'"),
+        ({"data": "x", "method": "embedding_head", "max_length": "long"}, "'max_length' must be int"),
+        ({"data": "x", "method": "embedding_head", "training": {"epoch": 1}}, "training: unknown training keys"),
+        ({"data": "x", "method": "embedding_head", "lora": {"rank": 8}}, "lora: unknown LoRA keys"),
+        ({"data": "x", "method": "tfidf", "train_size": -3}, "'train_size' must be a positive integer"),
+        ({"data": "x", "method": "tfidf", "distill": {"studnet": {}}}, "distill: unknown key 'studnet'"),
+        (["data"], "top level must be a mapping"),
+    ],
+)
+def test_config_errors_name_the_key_and_why(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, "cfg.yaml")
+
+
+def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: bbc-news\nmethod: embedding_head\npolling: last\n")
+    assert main(["train", str(bad)]) == 2
+    assert "unknown key 'polling'" in capsys.readouterr().err
