@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test bench clean
+.PHONY: quickstart test clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
@@ -27,9 +27,6 @@ quickstart: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
-
-bench: $(VENV)/.installed
-	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
