@@ -7,6 +7,7 @@
     training: {epochs: 1, batch_size: 8}
     output_dir: runs/bbc-head
     train_size: 400                # optional stratified subsample of each split
+    calibrate: true                # temperature scaling fitted on validation
     distill: {student: {model: minilm-l6}, temperature: 2.0, alpha: 0.5}
 
 Validation names the offending key and says why, before any model is loaded.
@@ -28,6 +29,7 @@ RUN_KEYS = {
     "validation_size": "stratified subsample of the validation split (rows)",
     "test_size": "stratified subsample of the test split (rows)",
     "distill": "optional: distil the trained model into an encoder student",
+    "calibrate": "fit temperature scaling on validation and apply it at predict time",
 }
 DISTILL_KEYS = {"student", "temperature", "alpha", "unlabeled", "output_dir"}
 
@@ -49,6 +51,7 @@ class RunConfig:
     validation_size: int | None = None
     test_size: int | None = None
     distill: dict | None = None
+    calibrate: bool = False
 
     def build(self):
         """An unfitted classifier of `method` with `params`."""
@@ -128,11 +131,13 @@ def parse_config(raw: Any, source: str = "config") -> RunConfig:
             raise ConfigError(f"{source}: distill: unknown key {key!r}{_suggest(key, DISTILL_KEYS)}; "
                               f"known: {sorted(DISTILL_KEYS)}")
         check_params(get_method("encoder"), distill.get("student") or {}, f"{source} distill.student")
+    if not isinstance(raw.get("calibrate", False), bool):
+        raise ConfigError(f"{source}: 'calibrate' must be true or false, got {raw['calibrate']!r}")
     output_dir = raw.get("output_dir") or f"runs/{Path(source).stem}"
     return RunConfig(
         data=raw["data"], method=method, params=params, output_dir=str(output_dir), name=raw.get("name"),
         train_size=raw.get("train_size"), validation_size=raw.get("validation_size"),
-        test_size=raw.get("test_size"), distill=distill,
+        test_size=raw.get("test_size"), distill=distill, calibrate=raw.get("calibrate", False),
     )
 
 

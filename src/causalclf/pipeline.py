@@ -30,12 +30,20 @@ def evaluate(clf, texts, labels, run_dir: str | Path, name: str, info: dict | No
     from causalclf.evaluation import save_run
 
     start = time.perf_counter()
-    proba = clf.predict_proba(texts)
+    logits = clf.decision_function(texts)
+    proba = clf.proba_from_logits(logits)
     pred = clf.decide(proba)
     seconds = time.perf_counter() - start
     if getattr(clf, "inference", "score") in ("generate", "constrained"):
         pred = clf.predict(texts)  # these modes decide by decoding, not from the scores
     info = dict(info or {})
+    if getattr(clf, "temperature_", None) is not None:  # report test calibration before and after scaling
+        from causalclf.evaluation import expected_calibration_error
+
+        temperature, clf.temperature_ = clf.temperature_, None
+        info["ece_uncalibrated"] = expected_calibration_error(clf.label_space_.encode(labels),
+                                                              clf.proba_from_logits(logits))
+        clf.temperature_ = temperature
     info.update(method=clf.method_name, trainable_parameters=_trainable(clf),
                 docs_per_second=len(texts) / seconds if seconds > 0 else None, n_test=len(texts))
     return save_run(run_dir, name=name, y_true=list(labels), y_pred=pred, label_space=clf.label_space_,
@@ -67,9 +75,14 @@ def fit_and_evaluate(config: RunConfig, splits: dict) -> dict:
     start = time.perf_counter()
     clf.fit(train.texts, train.labels, validation=None if val is None else (val.texts, val.labels))
     train_seconds = time.perf_counter() - start
+    calibration = None
+    if config.calibrate:
+        if val is None:
+            raise ValueError("calibrate: true needs a validation split to fit the temperature on")
+        calibration = clf.calibrate(val.texts, val.labels)
     clf.save_pretrained(out / MODEL_DIR)
     training = config.params.get("training")
-    info = {"model": config.params.get("model"), "dataset": _data_name(config.data),
+    info = {"calibration": calibration, "model": config.params.get("model"), "dataset": _data_name(config.data),
             "train_seconds": train_seconds, "n_train": len(train),
             "seed": training.get("seed") if isinstance(training, dict) else None}
     if test is None:

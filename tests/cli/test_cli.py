@@ -86,3 +86,17 @@ def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
     bad.write_text("data: bbc-news\nmethod: embedding_head\npolling: last\n")
     assert main(["train", str(bad)]) == 2
     assert "unknown key 'polling'" in capsys.readouterr().err
+
+
+def test_calibrate_fits_temperature_on_validation_and_reports_before_after(tmp_path, toy_jsonl):
+    from causalclf.methods import load_classifier
+
+    cfg = _config(tmp_path, toy_jsonl, method="tfidf", C=100.0, calibrate=True)
+    assert main(["train", str(cfg)]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    cal = metrics["info"]["calibration"]
+    assert cal["nll_after"] <= cal["nll_before"] + 1e-9  # fitted by minimising validation NLL
+    assert cal["temperature"] != 1.0
+    assert "ece_uncalibrated" in metrics["info"] and "ece" in metrics
+    loaded = load_classifier(tmp_path / "run" / "model")
+    assert float(loaded.temperature_) == pytest.approx(cal["temperature"])  # applied at predict time

@@ -121,6 +121,30 @@ class Classifier(BaseEstimator, ABC):
             tune_thresholds(self.label_space_.encode(labels), proba, average=average, per_class=True)
         )
 
+    def calibrate(self, texts: Sequence[str], labels: Sequence) -> dict:
+        """Fit temperature scaling on held-out data; later `predict_proba` calls apply it.
+
+        One temperature for single-label, one per class for multi-label. Returns the ECE and
+        NLL on `texts` before and after (on the fitting data itself: report test-set figures
+        separately for an unbiased view).
+        """
+        from causalclf.evaluation import expected_calibration_error, temperature_scale
+        from causalclf.evaluation.calibration import logit_nll
+
+        y = self.label_space_.encode(labels)
+        logits = self.decision_function(texts)
+        self.temperature_ = None
+        before = self.proba_from_logits(logits)
+        self.temperature_ = np.asarray(temperature_scale(logits, y, multi_label=self.multi_label))
+        after = self.proba_from_logits(logits)
+        return {
+            "temperature": _jsonable(self.temperature_),
+            "ece_before": expected_calibration_error(y, before),
+            "ece_after": expected_calibration_error(y, after),
+            "nll_before": logit_nll(logits, y, multi_label=self.multi_label),
+            "nll_after": logit_nll(logits / self.temperature_, y, multi_label=self.multi_label),
+        }
+
     # ----------------------------------------------------------------- persistence
     def save_pretrained(self, path: str | Path) -> Path:
         path = Path(path)
