@@ -1,4 +1,4 @@
-"""The `causalclf` command line: train, predict, evaluate, report, distill, quickstart."""
+"""The `causalclf` command line: train, predict, evaluate, report, distill, serve, quickstart."""
 from __future__ import annotations
 
 import argparse
@@ -114,6 +114,13 @@ def cmd_distill(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from causalclf.serve import serve
+
+    serve(args.model_dir, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_quickstart(args) -> int:
     from causalclf.quickstart import quickstart
 
@@ -163,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--train-size", type=int)
     p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("serve", help="HTTP inference for a saved model (needs the serve extra)")
+    p.add_argument("model_dir")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("quickstart", help="the README's main job on the bundled defaults")
     p.add_argument("--output-dir", default="runs/quickstart")
