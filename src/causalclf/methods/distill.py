@@ -157,7 +157,7 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
             thresholds.
         test: (texts, labels) on which teacher and student are compared; defaults to
             `validation`, else the training texts.
-        temperature: T >= 1 softening the teacher's logits.
+        temperature: T > 0 dividing the teacher's logits (T > 1 softens them).
         alpha: weight of the hard-label loss on labelled texts (0: soft targets only).
     """
     if not hasattr(teacher, "label_space_"):
@@ -180,11 +180,10 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
 
     all_texts = texts + unlabeled
     targets = soft_targets(teacher, all_texts, temperature).astype(np.float32)
-    teacher_proba, teacher_speed = _timed_proba(teacher, eval_texts)
     # The student's label space is the teacher's, whatever subset of labels `labels` shows.
     student._init_labels(labels if labels is not None else teacher.decide(targets), label_space=space)
     student._build_model()
-    kl_before = mean_kl(teacher_proba, student.predict_proba(eval_texts), multi)
+    untrained_proba = student.predict_proba(eval_texts)
 
     n_labelled = len(texts) if labels is not None else 0
     y = space.encode(labels) if labels is not None else None
@@ -197,6 +196,8 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
     objective = DistillationObjective(student.model_, temperature, alpha, multi)
     train_result = student._train(objective, rows, validation)
 
+    # Timed back to back, so that both see the same load on a shared machine.
+    teacher_proba, teacher_speed = _timed_proba(teacher, eval_texts)
     student_proba, student_speed = _timed_proba(student, eval_texts)
     teacher_f1 = student_f1 = fraction = None
     if eval_labels is not None:
@@ -206,7 +207,7 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
     return DistillResult(
         student=student, evaluated_on=evaluated_on, n_evaluated=len(eval_texts), teacher_macro_f1=teacher_f1,
         student_macro_f1=student_f1, f1_fraction=fraction, teacher_docs_per_s=teacher_speed,
-        student_docs_per_s=student_speed, speedup=student_speed / teacher_speed, kl_before=kl_before,
-        kl_after=mean_kl(teacher_proba, student_proba, multi), temperature=temperature, alpha=alpha,
-        n_train=len(all_texts), train_result=train_result,
+        student_docs_per_s=student_speed, speedup=student_speed / teacher_speed,
+        kl_before=mean_kl(teacher_proba, untrained_proba, multi), kl_after=mean_kl(teacher_proba, student_proba, multi),
+        temperature=temperature, alpha=alpha, n_train=len(all_texts), train_result=train_result,
     )

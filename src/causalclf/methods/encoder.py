@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from causalclf.backbones import BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training
+from causalclf.backbones import (
+    BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
+)
 from causalclf.methods.base import Classifier
 from causalclf.methods.batching import Rows, batched, collate, encode_texts
 from causalclf.methods.validation import validation_f1
@@ -40,7 +42,7 @@ class EncoderClassifier(Classifier):
     lora: None fine-tunes every weight; a `LoraSpec` (or dict) trains adapters plus the
         classification head only.
     max_length: tokens kept per text (the beginning is kept).
-    dtype, device: "auto" picks bf16 on CUDA and fp32 on CPU.
+    dtype, device: "auto" picks fp32 for full fine-tuning; with LoRA, bf16 on CUDA and fp32 on CPU.
     gradient_checkpointing: trade compute for memory while training.
     training: `TrainingConfig` (or dict). Given as a dict or left None, the learning rate
         defaults to 5e-5 for full fine-tuning (TrainingConfig's own default with LoRA).
@@ -72,7 +74,11 @@ class EncoderClassifier(Classifier):
         return TrainingConfig.coerce({**defaults, **(self.training or {})})
 
     def _options(self) -> BackboneOptions:
-        return BackboneOptions(dtype=self.dtype, device=self.device, gradient_checkpointing=self.gradient_checkpointing)
+        # Fully fine-tuned weights stay fp32 under "auto": in bf16, AdamW's small updates
+        # to large weights round away. With LoRA the frozen base may be bf16 (PEFT keeps the
+        # adapters themselves in fp32).
+        dtype = "float32" if self.dtype == "auto" and self.lora is None else self.dtype
+        return BackboneOptions(dtype=dtype, device=self.device, gradient_checkpointing=self.gradient_checkpointing)
 
     def _load(self, source: str, tokenizer_source: str) -> nn.Module:
         """Tokenizer plus a sequence-classification model shaped for ``label_space_``."""
