@@ -11,6 +11,7 @@ import pytest
 
 from causalclf.methods.chat_api import ChatEndpoint, EndpointError
 from causalclf.methods.prompting import PromptClassifier
+from tests.methods.test_instruction_parts import single_thread  # noqa: F401
 from tests.toy import toy_multi_label, toy_single_label
 
 KEYWORDS = {"goal": "The answer is: Sport.", "bank": "money", "movie": "I'd say FILM!", "gibberish": "I cannot tell."}

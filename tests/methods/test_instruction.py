@@ -1,0 +1,150 @@
+"""InstructionClassifier end to end: SFT on the toy tasks, every inference mode, save/load."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from causalclf.backbones import load_model, load_tokenizer
+from causalclf.methods import get_method
+from causalclf.methods.instruction import InstructionClassifier
+from causalclf.methods.lora_budget import lora_parameters
+from tests.methods.test_instruction_parts import single_thread  # noqa: F401
+from tests.toy import toy_multi_label, toy_single_label
+
+MODES = ["score", "constrained", "generate"]
+
+
+@pytest.fixture(scope="module")
+def learnable_llama(tiny_llama, tmp_path_factory):
+    """The toy Llama with a sharper output layer.
+
+    Its random init gives near-uniform next-token distributions and LoRA cannot touch the
+    final norm or the tied LM head, so the largest logit gap it can reach is below 1; a
+    larger final-norm gain lets SFT express a confident answer (a real LM has this already).
+    """
+    path = tmp_path_factory.mktemp("learnable-llama")
+    tokenizer = load_tokenizer(tiny_llama)
+    model = load_model(tiny_llama, "AutoModelForCausalLM", tokenizer=tokenizer)
+    with torch.no_grad():
+        model.model.norm.weight.mul_(10.0)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def make(model, **kw):
+    params = dict(lora={"r": 8, "alpha": 16, "dropout": 0.0}, max_length=32, prompt_template="{text}",
+                  training={"epochs": 30, "learning_rate": 5e-3, "scheduler": "constant", "batch_size": 8,
+                            "progress_bar": False, "early_stopping_patience": None})
+    return InstructionClassifier(model, **{**params, **kw})
+
+
+@pytest.fixture(scope="module")
+def single(learnable_llama):
+    texts, labels = toy_single_label(24, seed=0)
+    clf = make(learnable_llama).fit(texts, labels, validation=toy_single_label(4, seed=1))
+    return clf, toy_single_label(20, seed=2)
+
+
+@pytest.fixture(scope="module")
+def multi(learnable_llama):
+    texts, labels = toy_multi_label(96, seed=0)
+    clf = make(learnable_llama).fit(texts, labels, validation=toy_multi_label(24, seed=1))
+    return clf, toy_multi_label(64, seed=2)
+
+
+def test_single_label_every_mode(single):
+    clf, (texts, labels) = single
+    proba = clf.predict_proba(texts)
+    assert proba.shape == (len(texts), 3) and np.allclose(proba.sum(1), 1.0)
+    for mode in MODES:
+        clf.inference = mode
+        predicted = clf.predict(texts)
+        assert np.allclose(clf.predict_proba(texts), proba)  # probabilities always come from scoring
+        valid = [p for p, bad in zip(predicted, clf.invalid_) if not bad]
+        assert set(valid) <= set(clf.labels_)
+        accuracy = np.mean([p == y for p, y in zip(predicted, labels)])
+        assert accuracy >= (0.8 if mode == "score" else 0.7), (mode, accuracy, clf.responses_)
+        assert clf.invalid_rate_ <= 0.2
+        if mode != "generate":
+            assert clf.invalid_rate_ == 0.0
+    clf.inference = "score"
+
+
+def test_multi_label_every_mode(multi):
+    clf, (texts, labels) = multi
+    truth = clf.label_space_.encode(labels)
+    assert clf.thresholds_.shape == (3,)
+    for mode in MODES:
+        clf.inference = mode
+        predicted = clf.predict(texts)
+        assert all(p == [n for n in clf.labels_ if n in p] for p in predicted)  # label-space order, known labels
+        f1 = f1_score(truth, clf.label_space_.encode(predicted), average="macro", zero_division=0)
+        assert f1 >= (0.8 if mode == "score" else 0.7), (mode, f1, clf.responses_)
+        if mode != "generate":
+            assert clf.invalid_rate_ == 0.0
+    clf.inference = "score"
+
+
+def test_trainable_parameters_are_the_lora_adapters(single, learnable_llama):
+    clf, _ = single
+    base = load_model(learnable_llama, "AutoModelForCausalLM")
+    assert clf.trainable_parameters == lora_parameters(base, 8)
+    assert clf.train_result_.best_score is not None
+
+
+@pytest.mark.parametrize("which", ["single", "multi"])
+def test_save_load_round_trip(which, request, tmp_path):
+    clf, (texts, _) = request.getfixturevalue(which)
+    loaded = get_method("instruction").from_pretrained(clf.save_pretrained(tmp_path / which))
+    assert isinstance(loaded, InstructionClassifier) and loaded.labels_ == clf.labels_
+    assert np.abs(loaded.predict_proba(texts) - clf.predict_proba(texts)).max() <= 1e-5
+    np.testing.assert_array_equal(loaded.thresholds_, clf.thresholds_)
+    assert loaded.trainable_parameters == clf.trainable_parameters
+    for mode in ("constrained", "generate"):
+        clf.inference = loaded.inference = mode
+        assert loaded.predict(texts) == clf.predict(texts)
+    clf.inference = "score"
+
+
+@pytest.mark.parametrize("which", ["single", "multi"])
+@pytest.mark.parametrize("policy", ["empty", "fallback_score"])
+def test_invalid_generations_follow_the_policy(which, policy, request, monkeypatch):
+    clf, (texts, _) = request.getfixturevalue(which)
+    texts = texts[:4]
+    readable = clf.labeler_.verbalizer.parse(clf.labeler_.verbalizer.verbalize(
+        [clf.labels_[0]] if clf.multi_label else clf.labels_[0]))
+    answers = [readable, None, readable, None]
+    monkeypatch.setattr(clf.labeler_, "decode", lambda *a, **k: (list(answers), ["x", "?", "x", "??"]))
+    monkeypatch.setattr(clf, "inference", "generate")
+    monkeypatch.setattr(clf, "invalid_policy", policy)
+    predicted = clf.predict(texts)
+    assert clf.invalid_.tolist() == [False, True, False, True] and clf.invalid_rate_ == 0.5
+    assert predicted[0] == predicted[2] == readable
+    if policy == "empty":
+        assert predicted[1] == predicted[3] == ([] if clf.multi_label else None)
+    else:
+        scored = clf.decide(clf.predict_proba([texts[1], texts[3]]))
+        assert [predicted[1], predicted[3]] == scored
+
+
+def test_chat_template_model_trains_and_answers(tiny_llama_chat):
+    texts, labels = toy_single_label(3)
+    clf = make(tiny_llama_chat, training={"max_steps": 2, "progress_bar": False}, inference="constrained")
+    clf.fit(texts, labels)
+    assert clf.labeler_.prompt.chat
+    assert set(clf.predict(texts)) <= set(clf.labels_)
+
+
+def test_bad_parameters(tiny_llama):
+    texts, labels = toy_single_label(2)
+    with pytest.raises(ValueError, match="inference"):
+        InstructionClassifier(tiny_llama, inference="sample").fit(texts, labels)
+    with pytest.raises(ValueError, match="invalid_policy"):
+        InstructionClassifier(tiny_llama, invalid_policy="random").fit(texts, labels)
+    with pytest.raises(ValueError, match="LoRA"):
+        InstructionClassifier(tiny_llama, lora=None).fit(texts, labels)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        InstructionClassifier(tiny_llama).predict_proba(texts)
