@@ -143,7 +143,7 @@ def test_frozen_backbone_trains_head_on_features_computed_once(tiny_llama, monke
 def test_gradient_checkpointing_still_trains_adapters(tiny_llama):
     texts, labels = toy_single_label(4)
     clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=4), gradient_checkpointing=True,
-                                  training=dict(FAST, epochs=1))
+                                  training=dict(FAST, epochs=3))  # the zero-init head passes no grad at step 1
     clf.fit(texts, labels)
     lora_b = [p for n, p in clf.model_.named_parameters() if "lora_B" in n]
     assert lora_b and all(p.abs().sum() > 0 for p in lora_b)  # LoRA B starts at zero

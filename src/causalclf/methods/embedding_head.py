@@ -29,15 +29,22 @@ TOKENIZER_DIR = "tokenizer"
 
 
 def build_head(kind: str, hidden: int, n_labels: int, mlp_hidden: int = 256, dropout: float = 0.1) -> nn.Module:
-    """A linear head, or a 2-layer MLP (Linear-GELU-Dropout-Linear); always fp32."""
+    """A linear head, or a 2-layer MLP (Linear-GELU-Dropout-Linear); always fp32.
+
+    The output layer starts at zero: causal-LM hidden states have a few dimensions of
+    magnitude ~15 (smollm2-135m), so a randomly initialised output layer starts with
+    confident, arbitrary logits (initial loss above log K) that the first updates must undo.
+    """
     if kind == "linear":
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, n_labels))
-    if kind == "mlp":
-        return nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(hidden, mlp_hidden), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(mlp_hidden, n_labels),
-        )
-    raise ValueError(f"unknown head {kind!r}; use 'linear' or 'mlp'")
+        layers = [nn.Dropout(dropout), nn.Linear(hidden, n_labels)]
+    elif kind == "mlp":
+        layers = [nn.Dropout(dropout), nn.Linear(hidden, mlp_hidden), nn.GELU(), nn.Dropout(dropout),
+                  nn.Linear(mlp_hidden, n_labels)]
+    else:
+        raise ValueError(f"unknown head {kind!r}; use 'linear' or 'mlp'")
+    nn.init.zeros_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
+    return nn.Sequential(*layers)
 
 
 def pooled_features(backbone: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
