@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from causalclf.config import RunConfig
+from causalclf.training import TrainingConfig
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,9 @@ def fit_and_evaluate(config: RunConfig, splits: dict) -> dict:
             raise ValueError("calibrate: true needs a validation split to fit the temperature on")
         calibration = clf.calibrate(val.texts, val.labels)
     clf.save_pretrained(out / MODEL_DIR)
-    training = config.params.get("training")
+    seed = TrainingConfig.coerce(clf.training).seed if hasattr(clf, "training") else None
     info = {"calibration": calibration, "model": config.params.get("model"), "dataset": _data_name(config.data),
-            "train_seconds": train_seconds, "n_train": len(train),
-            "seed": training.get("seed") if isinstance(training, dict) else None}
+            "train_seconds": train_seconds, "n_train": len(train), "seed": seed}
     if test is None:
         log.warning("the dataset has no test split: nothing evaluated")
         return {"info": info}

@@ -116,6 +116,14 @@ class TfidfClassifier(Classifier):
         import skops
         import skops.io
 
+        vectorizer = self.pipeline_.named_steps["tfidf"]
+        # skops writes every numpy scalar as its own .npy entry: a bbc-news vocabulary of
+        # numpy-int indices took minutes to save. Plain ints are stored inline as JSON.
+        # stop_words_ (terms cut by max_features/min_df) is only introspection: sklearn's
+        # docs say to drop it before persisting.
+        vectorizer.vocabulary_ = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
+        if hasattr(vectorizer, "stop_words_"):
+            del vectorizer.stop_words_
         skops.io.dump(self.pipeline_, path / PIPELINE_FILE)
         (path / VERSIONS_FILE).write_text(json.dumps({"sklearn": sklearn.__version__, "skops": skops.__version__}))
 
