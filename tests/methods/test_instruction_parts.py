@@ -11,16 +11,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from causalclf.backbones import BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training
+from causalclf.backbones import (
+    BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
+)
 from causalclf.data.labels import LabelSpace
-from causalclf.methods import instruction
+from causalclf.methods import instruction, label_scoring
 from causalclf.methods.constrained import LabelGrammar
 from causalclf.methods.instruction import InstructionClassifier
-from causalclf.methods.label_scoring import PrefixScorer, label_scores
+from causalclf.methods.label_scoring import PrefixScorer
 from causalclf.methods.lm_labeler import LMLabeler
 from causalclf.methods.lora_budget import lora_parameters, lora_rank_for_budget, lora_targets
 from causalclf.methods.prompts import PromptFormat
-from causalclf.methods.responses import ResponseTokens
 from causalclf.methods.sft import IGNORE, SFTCollator
 from causalclf.methods.verbalizers import Verbalizer
 from tests.toy import TOY_WORDS, toy_multi_label, toy_single_label
@@ -88,7 +89,8 @@ def test_loss_covers_exactly_the_response_and_its_end_token(tiny_llama, captured
         expected = [IGNORE] * len(prompt) + response + [IGNORE] * (batch["labels"].shape[1] - n)
         assert batch["labels"][i].tolist() == expected
         assert batch["attention_mask"][i].tolist() == [1] * n + [0] * (batch["labels"].shape[1] - n)
-        assert clf.labeler_.verbalizer.parse(tokenizer.decode(response[:-1])) == (sorted(label) if multi_label else label)
+        written = clf.labeler_.verbalizer.parse(tokenizer.decode(response[:-1]))
+        assert written == (sorted(label) if multi_label else label)
 
 
 def test_model_loss_is_the_mean_over_masked_positions(lm):
@@ -128,13 +130,14 @@ def test_single_label_scores_equal_hand_computed_log_probs(lm, length_normalize)
             assert abs(got - (want / len(response) if length_normalize else want)) <= 1e-4
 
 
-def test_prefix_scorer_handles_padding_and_any_rows(lm):
+@pytest.mark.parametrize("max_packed", [1, 3, 512])
+def test_prefix_scorer_handles_padding_packing_and_chunks(lm, monkeypatch, max_packed):
+    monkeypatch.setattr(label_scoring, "MAX_PACKED_TOKENS", max_packed)
     model, tokenizer = lm
     prompts = [[5, 6, 7, 8, 9, 10, 11], [12], [13, 14, 15]]
-    rows = [0, 1, 2, 2, 1, 0, 1]
-    conts = [[20, 2], [21], [22, 23, 24, 2], [2], [25, 26, 27, 28, 29], [30], [31, 2]]
-    got = PrefixScorer(model, prompts, tokenizer.pad_token_id).log_likelihood(rows, conts)
-    want = [full_forward_log_prob(model, prompts[r], c) for r, c in zip(rows, conts)]
+    conts = [[20, 2], [21], [22, 23, 24, 2], [2], [25, 26, 27, 28, 29], [20, 2, 7], [31, 2]]
+    got = PrefixScorer(model, prompts, tokenizer.pad_token_id).log_likelihood(conts)
+    want = [[full_forward_log_prob(model, p, c) for c in conts] for p in prompts]
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 

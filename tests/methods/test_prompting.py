@@ -39,7 +39,8 @@ class ChatHandler(BaseHTTPRequestHandler):
         data = json.dumps(payload).encode()
         try:
             self.send_response(status)
-            for k, v in {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}.items():
+            headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}
+            for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)

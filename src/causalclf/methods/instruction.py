@@ -52,7 +52,8 @@ class InstructionClassifier(Classifier):
     show_labels: list the label space in the default instruction.
     label_separator: joins the labels of a multi-label answer (label-space order).
     none_label: the answer for an empty multi-label set.
-    length_normalize: score a response by its mean token log-prob rather than the sum.
+    length_normalize: score a single-label response by its mean token log-prob rather than
+        the sum (multi-label scores are label-chain marginals, see `label_scoring`).
     invalid_policy: for ``generate`` answers that name no label: "empty" (the empty set
         for multi-label; None for single-label, an abstention that evaluation counts as
         wrong) or "fallback_score" (the score-mode decision for that text).
@@ -147,7 +148,8 @@ class InstructionClassifier(Classifier):
             val_y = self.label_space_.encode(val_labels)
             # Checkpoints are picked by score-mode F1: one prompt pass per text, where
             # generating every epoch would cost several.
-            evaluate = lambda: validation_f1(self, self._logits(val_texts), val_y, self.threshold_average)  # noqa: E731
+            def evaluate() -> float:
+                return validation_f1(self, self._logits(val_texts), val_y, self.threshold_average)
         self.train_result_ = train(self.lm_, Rows(rows), SFTCollator(self.tokenizer_.pad_token_id), config, evaluate)
         if validation is not None and self.multi_label:
             self.thresholds_ = tuned_thresholds(self, self._logits(val_texts), val_y, self.threshold_average)
@@ -175,7 +177,7 @@ class InstructionClassifier(Classifier):
             if self.invalid_policy == "fallback_score":
                 replacement = super().predict([texts[i] for i in bad])
             else:
-                replacement = [[] if self.multi_label else None] * len(bad)
+                replacement = [[] if self.multi_label else None for _ in bad]
             for i, value in zip(bad, replacement):
                 answers[i] = value
         self.invalid_, self.responses_ = invalid, responses

@@ -34,7 +34,7 @@ class LMLabeler:
     batch_size: int = 8
     """Documents per forward pass (their label continuations go with them)."""
     length_normalize: bool = False
-    """Score a response by its mean token log-prob instead of the sum."""
+    """Score a single-label response by its mean token log-prob instead of the sum."""
     tokens: ResponseTokens = field(init=False)
 
     def __post_init__(self) -> None:
