@@ -124,7 +124,9 @@ class Verbalizer:
         Single-label: a label name, or None (several different labels are no answer).
         Multi-label: a list in label-space order; ``[]`` when the answer is the none word.
         Tried in turn: the whole answer, its separator-split pieces, the part after the
-        last colon ("Answer: B"), then label words found anywhere in the prose.
+        last colon ("Answer: B"), then label words found anywhere in the prose (so words
+        that name no label are ignored there: "film, weather" reads as film). Codes and other
+        one-character words count only as a whole piece, never inside prose.
         """
         cleaned = normalize(text or "")
         if not cleaned:
