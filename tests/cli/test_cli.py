@@ -100,3 +100,21 @@ def test_calibrate_fits_temperature_on_validation_and_reports_before_after(tmp_p
     assert "ece_uncalibrated" in metrics["info"] and "ece" in metrics
     loaded = load_classifier(tmp_path / "run" / "model")
     assert float(loaded.temperature_) == pytest.approx(cal["temperature"])  # applied at predict time
+
+
+@pytest.mark.parametrize("method, params", [
+    ("instruction", {"inference": "constrained", "lora": {"r": 4}, "max_length": 16,
+                     "training": {"epochs": 1, "batch_size": 8, "progress_bar": False}}),
+    ("prompt", {"k_shot": 1}),
+])
+def test_train_accepts_instruction_and_prompt_methods(tmp_path, toy_jsonl, tiny_llama, method, params):
+    cfg = _config(tmp_path, toy_jsonl, method=method, model=tiny_llama, **params)
+    assert main(["train", str(cfg)]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["info"]["method"] == method and metrics["n"] > 0
+    preds = [json.loads(line)["pred"] for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert set(preds) <= {"film", "money", "sport"}  # constrained/scored: always a valid label
+    out = tmp_path / "pred.jsonl"
+    (tmp_path / "new.txt").write_text("goal match team\n")
+    assert main(["predict", str(tmp_path / "run" / "model"), str(tmp_path / "new.txt"), "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["label"] in {"film", "money", "sport"}
