@@ -301,3 +301,27 @@ def count_trainable(module: torch.nn.Module) -> int:
             seen.add(id(p))
             total += p.numel()
     return total
+
+
+def int8_for_cpu_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` whose Linear layers run as dynamic int8 on CPU (the original is untouched).
+
+    Weights are stored in int8 and activations quantized per batch (PyTorch's dynamic
+    quantization, fbgemm/x86 kernels), which roughly halves a small encoder's CPU
+    inference time for a small loss of precision. LoRA adapters are merged first.
+    Inference only: the copy cannot be trained, and CUDA has no kernels for it.
+    """
+    import copy
+    import warnings
+
+    if next(model.parameters()).device.type != "cpu":
+        raise ValueError("int8 dynamic quantization runs on CPU only: load the model with device='cpu'")
+    model = copy.deepcopy(model).eval()
+    if hasattr(model, "merge_and_unload"):  # a PEFT model: fold the adapters into the weights
+        model = model.merge_and_unload()
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated in favour of torchao, whose int8 CPU path is no
+        # faster than fp32 without torch.compile (measured: 0.93x on minilm-l6), so we keep it.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

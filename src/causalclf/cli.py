@@ -1,4 +1,4 @@
-"""The `causalclf` command line: train, predict, evaluate, report, distill, serve, quickstart."""
+"""The `causalclf` command line: train, compare, predict, evaluate, report, distill, doctor, serve, quickstart."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +39,16 @@ def cmd_train(args) -> int:
         print(format_metrics(metrics))
     model_dir = Path(config.output_dir) / MODEL_DIR
     print(f"\nmodel saved to {model_dir}\npredict with: causalclf predict {model_dir} INPUT")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from causalclf.experiments import load_experiment, run_experiment
+
+    experiment = load_experiment(args.experiment)
+    if args.output_dir:
+        experiment.output_dir = args.output_dir
+    run_experiment(experiment)
     return 0
 
 
@@ -114,6 +124,25 @@ def cmd_distill(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from causalclf.data import read_texts
+    from causalclf.doctor import diagnose, format_checks
+    from causalclf.methods import load_classifier
+
+    clf = load_classifier(args.model_dir)
+    texts = None
+    if args.input:
+        texts, _ = read_texts(args.input, text=args.text)
+        texts = texts[:args.limit]
+    print(f"{args.model_dir}: {clf.method_name} classifier, {len(clf.labels_)} labels "
+          f"({'multi' if clf.multi_label else 'single'}-label)")
+    checks = diagnose(clf, texts, tolerance=args.tolerance)
+    print(format_checks(checks))
+    failed = [c.name for c in checks if c.passed is False]
+    print("all checks passed" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
 def cmd_serve(args) -> int:
     from causalclf.serve import serve
 
@@ -137,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML run config (see configs/)")
     p.add_argument("--output-dir", help="override the config's output_dir")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compare", help="train every method x seed of a YAML experiment; write the comparison table")
+    p.add_argument("experiment", help="YAML experiment (see configs/experiment_bbc.yaml)")
+    p.add_argument("--output-dir", help="override the experiment's output_dir")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("predict", help="label texts with a saved model (JSON lines out)")
     p.add_argument("model_dir")
@@ -171,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-size", type=int)
     p.set_defaults(func=cmd_distill)
 
+    p = sub.add_parser("doctor", help="check a saved model: valid, deterministic, padding-invariant, round-trips")
+    p.add_argument("model_dir")
+    p.add_argument("--input", help="texts to probe with (any predict input); default: built-in probes")
+    p.add_argument("--text", default="text", help="text column or template of --input")
+    p.add_argument("--limit", type=int, default=16, help="probe with at most this many texts of --input")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="largest probability difference accepted (raise it for bf16 or 4-bit models)")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("serve", help="HTTP inference for a saved model (needs the serve extra)")
     p.add_argument("model_dir")
     p.add_argument("--host", default="127.0.0.1")
@@ -186,13 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from causalclf.config import ConfigError
     from causalclf.data import DataError
+    from causalclf.experiments import ExperimentError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, DataError, FileNotFoundError, ModuleNotFoundError) as e:
+    except (ConfigError, DataError, ExperimentError, FileNotFoundError, ModuleNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -141,14 +141,18 @@ def parse_config(raw: Any, source: str = "config") -> RunConfig:
     )
 
 
-def load_config(path: str | Path) -> RunConfig:
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """The parsed content of a YAML file; a missing file or bad YAML is a ConfigError."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"{what} file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    return parse_config(raw, str(path))
+
+
+def load_config(path: str | Path) -> RunConfig:
+    return parse_config(read_yaml(path), str(path))

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from causalclf import EncoderClassifier, LoraSpec
+from causalclf import EncoderClassifier, LoraSpec, TfidfClassifier, distill
 from causalclf.methods import load_classifier
 from causalclf.methods.encoder import FULL_FINETUNE_LEARNING_RATE
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 from tests.toy import toy_multi_label, toy_single_label
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _accuracy(pred, truth) -> float:
@@ -103,3 +104,53 @@ def test_bundled_minilm_fine_tunes_and_round_trips(tmp_path):
     clf.save_pretrained(tmp_path)
     loaded = EncoderClassifier.from_pretrained(tmp_path)
     assert np.abs(loaded.predict_proba(texts) - clf.predict_proba(texts)).max() <= 1e-5
+
+
+def _dynamic_int8_linears(model: torch.nn.Module) -> int:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    return sum(isinstance(m, DynamicInt8Linear) for m in model.modules())
+
+
+@pytest.mark.parametrize("lora", [None, {"r": 4, "alpha": 8}], ids=["full", "lora"])
+def test_int8_inference_predicts_like_full_precision_and_leaves_the_weights_alone(tmp_path, tiny_bert, lora):
+    texts, labels = toy_single_label(n_per_class=20)
+    test_texts, test_labels = toy_single_label(n_per_class=10, seed=1)
+    clf = EncoderClassifier(model=tiny_bert, lora=lora, training=fast_training()).fit(texts, labels)
+    before = {n: p.detach().clone() for n, p in clf.model_.state_dict().items()}
+    fp32 = clf.predict_proba(test_texts)
+    fp32_accuracy = _accuracy(clf.predict(test_texts), test_labels)
+
+    clf.set_params(int8_inference=True)
+    int8 = clf.predict_proba(test_texts)
+    assert _dynamic_int8_linears(clf._inference_model()) > 0 and _dynamic_int8_linears(clf.model_) == 0
+    assert 0 < np.abs(int8 - fp32).max() < 0.05  # quantized (not identical), yet close
+    assert (int8.argmax(1) == fp32.argmax(1)).mean() >= 0.95
+    assert abs(_accuracy(clf.predict(test_texts), test_labels) - fp32_accuracy) <= 0.05
+    for name, value in clf.model_.state_dict().items():  # the trainable fp32 model is untouched
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0)
+
+    clf.save_pretrained(tmp_path)
+    loaded = load_classifier(tmp_path)
+    assert loaded.int8_inference and _dynamic_int8_linears(loaded._inference_model()) > 0
+    assert np.abs(loaded.predict_proba(test_texts) - int8).max() <= 1e-5
+
+
+def test_int8_copy_is_rebuilt_after_training(tiny_bert):
+    # distill predicts with the untrained student first, then trains the same model object:
+    # the int8 copy made before training must not survive it.
+    texts, labels = toy_single_label(n_per_class=20)
+    teacher = TfidfClassifier().fit(texts, labels)
+    student = EncoderClassifier(model=tiny_bert, training=fast_training(), int8_inference=True)
+    result = distill(teacher, student, texts=texts, labels=labels)
+    int8 = student.predict_proba(texts)
+    fp32 = student.set_params(int8_inference=False).predict_proba(texts)
+    assert np.abs(int8 - fp32).max() < 0.05
+    assert result.kl_after < 0.5 * result.kl_before
+
+
+def test_int8_quantization_refuses_models_off_the_cpu():
+    from causalclf.backbones import int8_for_cpu_inference
+
+    with pytest.raises(ValueError, match="CPU only"):
+        int8_for_cpu_inference(torch.nn.Linear(4, 4, device="meta"))

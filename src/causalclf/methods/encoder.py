@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from causalclf.backbones import (
-    BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
+    BackboneOptions, LoraSpec, count_trainable, int8_for_cpu_inference, load_model, load_tokenizer,
+    prepare_for_training,
 )
 from causalclf.methods.base import Classifier
 from causalclf.methods.batching import Rows, batched, collate, encode_texts
@@ -48,6 +49,10 @@ class EncoderClassifier(Classifier):
         defaults to 5e-5 for full fine-tuning (TrainingConfig's own default with LoRA).
     batch_size: texts per forward pass at inference.
     threshold_average: "macro" or "micro" F1 for tuning multi-label thresholds.
+    int8_inference: predict with an int8 copy of the model (dynamic quantization of its
+        Linear layers, CPU only), about 2x faster on CPU; training and the saved weights
+        stay in full precision, so it can be switched with `set_params` at any time. Made
+        for the distilled student served on a laptop.
     """
 
     method_name = "encoder"
@@ -55,7 +60,7 @@ class EncoderClassifier(Classifier):
     def __init__(self, model: str = "minilm-l6", lora: LoraSpec | dict | None = None, max_length: int = 256,
                  dtype: str = "auto", device: str = "auto", gradient_checkpointing: bool = False,
                  training: TrainingConfig | dict | None = None, batch_size: int = 32,
-                 threshold_average: str = "macro"):
+                 threshold_average: str = "macro", int8_inference: bool = False):
         self.model = model
         self.lora = lora
         self.max_length = max_length
@@ -65,6 +70,7 @@ class EncoderClassifier(Classifier):
         self.training = training
         self.batch_size = batch_size
         self.threshold_average = threshold_average
+        self.int8_inference = int8_inference
 
     # ------------------------------------------------------------------ model
     def _training_config(self) -> TrainingConfig:
@@ -103,6 +109,7 @@ class EncoderClassifier(Classifier):
         elif self.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.model_ = model
+        self._int8_model = None
 
     @property
     def _device(self) -> torch.device:
@@ -133,8 +140,11 @@ class EncoderClassifier(Classifier):
         if validation is not None:
             val_texts, val_labels = validation
             val_y = self.label_space_.encode(val_labels)
-            evaluate = lambda: validation_f1(self, self._logits(val_texts), val_y, self.threshold_average)  # noqa: E731
+            # Model selection sees the weights being trained, never a stale int8 copy.
+            evaluate = lambda: validation_f1(  # noqa: E731
+                self, self._forward(self.model_.eval(), val_texts), val_y, self.threshold_average)
         self.train_result_ = train(objective, Rows(rows), self._collate, config, evaluate)
+        self._int8_model = None  # rebuilt from the trained weights on the next prediction
         if validation is not None:
             self.tune_thresholds_on(*validation, average=self.threshold_average)
         return self.train_result_
@@ -142,9 +152,18 @@ class EncoderClassifier(Classifier):
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
         if not hasattr(self, "model_"):
             raise RuntimeError("this EncoderClassifier is not fitted yet: call fit() or from_pretrained()")
-        model = self.model_.eval()
+        return self._forward(self._inference_model(), texts)
+
+    def _forward(self, model: nn.Module, texts: Sequence[str]) -> np.ndarray:
         fn = lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits  # noqa: E731
         return batched(fn, self._encode(texts), self._collate, self.batch_size, "predicting", self._device)
+
+    def _inference_model(self) -> nn.Module:
+        if not self.int8_inference:
+            return self.model_.eval()
+        if getattr(self, "_int8_model", None) is None:
+            self._int8_model = int8_for_cpu_inference(self.model_)
+        return self._int8_model
 
     @property
     def trainable_parameters(self) -> int:
@@ -168,3 +187,4 @@ class EncoderClassifier(Classifier):
         else:
             self.model_ = self._load(str(path / MODEL_DIR), tokenizer_source)
         self.model_.eval()
+        self._int8_model = None

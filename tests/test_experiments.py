@@ -1,0 +1,154 @@
+"""The experiment runner: methods x seeds on one slice, a paired table, resume, stale-run guard."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from causalclf.cli import main
+from causalclf.config import ConfigError
+from causalclf.evaluation import load_run
+from causalclf.experiments import ExperimentError, comparison_table, parse_experiment, run_experiment
+from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
+from tests.toy import toy_single_label
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture()
+def toy_data(tmp_path):
+    texts, labels = toy_single_label(24)
+    path = tmp_path / "toy.jsonl"
+    path.write_text("".join(json.dumps({"body": t, "topic": y}) + "\n" for t, y in zip(texts, labels)))
+    return {"path": str(path), "text": "body", "label": "topic"}
+
+
+def _raw(tmp_path, toy_data, tiny_bert, **overrides) -> dict:
+    return {
+        "name": "toy experiment", "data": toy_data, "seeds": [1, 2], "output_dir": str(tmp_path / "exp"),
+        "methods": {
+            "tfidf": {"method": "tfidf"},
+            "encoder": {"method": "encoder", "model": tiny_bert, "training": fast_training(epochs=4)},
+        },
+        **overrides,
+    }
+
+
+def _rows(out) -> list[dict]:
+    with open(out / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_runs_every_method_and_seed_on_one_slice_and_pairs_them(tmp_path, toy_data, tiny_bert):
+    experiment = parse_experiment(_raw(tmp_path, toy_data, tiny_bert))
+    assert [(m, s) for m, s, _ in experiment.runs()] == [("tfidf", None), ("encoder", 1), ("encoder", 2)]
+    assert experiment.reference == "tfidf"
+    result = run_experiment(experiment)
+
+    out = tmp_path / "exp"
+    runs = {(m, s): load_run(c.output_dir) for m, s, c in experiment.runs()}
+    assert [runs["encoder", s].info["seed"] for s in (1, 2)] == [1, 2]  # the seed reached training
+    assert not np.allclose(runs["encoder", 1].proba, runs["encoder", 2].proba)  # and changed what was learnt
+    assert len({tuple(map(str, r.y_true)) for r in runs.values()}) == 1  # the very same test items
+
+    rows = _rows(out)
+    assert [(r["method"], r["seed"]) for r in rows] == [("tfidf", ""), ("encoder", "1"), ("encoder", "2")]
+    by_key = {(m, s): r.metrics["macro_f1"] for (m, s), r in runs.items()}
+    expected = np.mean([by_key["encoder", s] - by_key["tfidf", None] for s in (1, 2)])
+    table = (out / "table.md").read_text()
+    assert result["table"] in table and "(reference)" in table
+    encoder_line = next(line for line in table.splitlines() if line.startswith("| encoder"))
+    assert f"{expected:+.4f}" in encoder_line and "(n=2)" in encoder_line
+    assert (out / "report" / "report.html").is_file()
+
+
+def test_rerun_resumes_and_changed_settings_are_refused(tmp_path, toy_data, tiny_bert, monkeypatch):
+    raw = _raw(tmp_path, toy_data, tiny_bert, seeds=[1])
+    run_experiment(parse_experiment(raw))
+
+    import causalclf.pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(causalclf.pipeline, "fit_and_evaluate", refuse)
+    run_experiment(parse_experiment(raw))  # everything finished: nothing retrains
+
+    raw["methods"]["tfidf"]["C"] = 1.0
+    with pytest.raises(ExperimentError, match="other settings"):
+        run_experiment(parse_experiment(raw))
+
+
+def test_an_interrupted_run_is_run_again(tmp_path, toy_data, tiny_bert):
+    raw = _raw(tmp_path, toy_data, tiny_bert, seeds=[1])
+    experiment = parse_experiment(raw)
+    run_experiment(experiment)
+    (experiment.run_dir("encoder", 1) / "metrics.json").unlink()  # as if killed before evaluating
+    run_experiment(experiment)
+    assert (experiment.run_dir("encoder", 1) / "metrics.json").is_file()
+
+
+def test_a_folder_the_runner_did_not_make_is_never_overwritten(tmp_path, toy_data, tiny_bert):
+    experiment = parse_experiment(_raw(tmp_path, toy_data, tiny_bert))
+    foreign = experiment.run_dir("tfidf", None)
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(ExperimentError, match="not written by this experiment runner"):
+        run_experiment(experiment)
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"method": "tfidf"}, "unknown key 'method'"),
+    ({"seed": [1]}, "unknown key 'seed'.*did you mean 'seeds'"),
+    ({"seeds": 3}, "'seeds' must be a non-empty list"),
+    ({"seeds": [1, 1]}, "distinct"),
+    ({"reference": "encodr"}, "reference 'encodr' is not a method.*did you mean 'encoder'"),
+    ({"methods": {"tfidf": {"method": "tfidf", "train_size": 5}}}, "'train_size' is set for the whole experiment"),
+    ({"methods": {"tfidf": {"method": "tfidf", "max_featurs": 9}}},
+     "methods.tfidf.*unknown key 'max_featurs'.*did you mean 'max_features'"),
+    ({"methods": {}}, "non-empty mapping"),
+])
+def test_bad_experiments_are_named_before_anything_trains(tmp_path, toy_data, tiny_bert, change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_experiment(_raw(tmp_path, toy_data, tiny_bert, **change))
+
+
+def test_table_pairs_by_seed_and_leaves_out_unpaired_seeds():
+    rows = [
+        {"method": "a", "seed": 1, "macro_f1": 0.8}, {"method": "a", "seed": 2, "macro_f1": 0.9},
+        {"method": "b", "seed": 1, "macro_f1": 0.7}, {"method": "b", "seed": 3, "macro_f1": 0.1},
+    ]
+    for row in rows:
+        row.update(accuracy=row["macro_f1"], micro_f1=row["macro_f1"], ece=None, trainable_parameters=10,
+                   train_seconds=1.0, docs_per_second=2.0)
+    line = next(line for line in comparison_table(rows, "a").splitlines() if line.startswith("| b "))
+    assert "-0.1000 (n=1)" in line  # only seed 1 is shared: 0.7 - 0.8
+    assert "0.4000 ± 0.4243" in line  # b's own spread over its two seeds
+
+
+def test_compare_verb(tmp_path, toy_data, tiny_bert, capsys):
+    path = tmp_path / "experiment.yaml"
+    raw = _raw(tmp_path, toy_data, tiny_bert, seeds=[3])
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))  # keeps the methods in order
+    assert main(["compare", str(path), "--output-dir", str(tmp_path / "elsewhere")]) == 0
+    assert "Δ macro-F1 vs tfidf" in capsys.readouterr().out
+    assert len(_rows(tmp_path / "elsewhere")) == 2
+
+    path.write_text(yaml.safe_dump({**raw, "methods": {"x": {"method": "tfidf", "polling": 1}}}))
+    assert main(["compare", str(path)]) == 2
+    assert "unknown key 'polling'" in capsys.readouterr().err
+
+
+def test_bundled_experiment_config_is_valid():
+    from pathlib import Path
+
+    from causalclf.experiments import load_experiment
+
+    experiment = load_experiment(Path(__file__).parents[1] / "configs" / "experiment_bbc.yaml")
+    assert experiment.reference == "embedding-head"
+    runs = [(m, s) for m, s, _ in experiment.runs()]
+    assert ("tfidf", None) in runs and ("instruction", 3) in runs and len(runs) == 10
