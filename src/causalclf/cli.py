@@ -48,6 +48,8 @@ def cmd_compare(args) -> int:
     experiment = load_experiment(args.experiment)
     if args.output_dir:
         experiment.output_dir = args.output_dir
+    if args.seeds:
+        experiment.seeds = args.seeds
     run_experiment(experiment)
     return 0
 
@@ -170,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="train every method x seed of a YAML experiment; write the comparison table")
     p.add_argument("experiment", help="YAML experiment (see configs/experiment_bbc.yaml)")
     p.add_argument("--output-dir", help="override the experiment's output_dir")
+    p.add_argument("--seeds", type=int, nargs="+", help="override the experiment's seeds (e.g. one seed for a dry run)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("predict", help="label texts with a saved model (JSON lines out)")

@@ -51,7 +51,7 @@ class ExperimentError(RuntimeError):
     """The output folder holds runs that this experiment did not make, or made differently."""
 
 RESULT_COLUMNS = ("method", "seed", "accuracy", "micro_f1", "macro_f1", "ece", "trainable_parameters",
-                  "train_seconds", "docs_per_second")
+                  "train_seconds", "docs_per_second", "attempts", "collapsed")
 
 
 @dataclass
@@ -226,7 +226,10 @@ def _result_row(method: str, seed: int | None, run) -> dict:
     return {"method": method, "seed": seed, "accuracy": run.metrics.get("accuracy"),
             "micro_f1": run.metrics.get("micro_f1"), "macro_f1": run.metrics.get("macro_f1"),
             "ece": run.metrics.get("ece"), "trainable_parameters": info.get("trainable_parameters"),
-            "train_seconds": info.get("train_seconds"), "docs_per_second": info.get("docs_per_second")}
+            "train_seconds": info.get("train_seconds"), "docs_per_second": info.get("docs_per_second"),
+            # a seed that collapsed was retrained with another one (see `train_with_restarts`)
+            "attempts": len(info.get("training", {}).get("attempts") or []) or None,
+            "collapsed": info.get("training", {}).get("collapsed")}
 
 
 def comparison_table(rows: list[dict], reference: str) -> str:

@@ -85,6 +85,13 @@ def fit_and_evaluate(config: RunConfig, splits: dict) -> dict:
     seed = TrainingConfig.coerce(clf.training).seed if hasattr(clf, "training") else None
     info = {"calibration": calibration, "model": config.params.get("model"), "dataset": _data_name(config.data),
             "train_seconds": train_seconds, "n_train": len(train), "seed": seed}
+    result = getattr(clf, "train_result_", None)
+    if result is not None:
+        info["training"] = {"steps": result.steps, "best_validation_score": result.best_score,
+                            "attempts": result.attempts, "collapsed": result.collapsed}
+        if result.collapsed:
+            log.warning("every training attempt collapsed (%s): the model predicts no better than a constant",
+                        result.attempts)
     if test is None:
         log.warning("the dataset has no test split: nothing evaluated")
         return {"info": info}

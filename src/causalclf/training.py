@@ -6,6 +6,10 @@ the current weights on validation (higher is better, e.g. macro-F1). After each 
 (or every `eval_steps`) the callback runs; the trainable weights of the best evaluation
 are kept in memory (adapters and heads are small) and restored at the end, so no
 multi-hundred-MB checkpoint is written per epoch.
+
+`train_with_restarts` adds collapse detection: a run whose best validation macro-F1 is no
+better than predicting a constant learned nothing (the paper restarted such unlucky seeds
+by hand), so the model is rebuilt with another seed and trained again.
 """
 from __future__ import annotations
 
@@ -13,9 +17,10 @@ import logging
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
+import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,10 @@ class TrainingConfig:
     """Batch texts of similar length together (less padding, faster on CPU)."""
     progress_bar: bool = True
     """Show a tqdm progress bar."""
+    max_restarts: int = 1
+    """Rebuild and retrain with a new seed (seed + 1000 per restart) at most this many times
+    when a run collapses: its best validation macro-F1 is within `COLLAPSE_MARGIN` of the
+    best constant prediction. Needs validation data; 0 turns it off."""
 
     @classmethod
     def coerce(cls, value: "TrainingConfig | dict | None") -> "TrainingConfig":
@@ -84,6 +93,14 @@ class TrainResult:
     train_seconds: float
     history: list[dict] = field(default_factory=list)
     """Trainer log entries (loss, learning rate) and validation scores."""
+    attempts: list[dict] = field(default_factory=list)
+    """One entry per training attempt (seed, best_score, collapsed) when run through
+    `train_with_restarts`; the last attempt is the model kept."""
+
+    @property
+    def collapsed(self) -> bool:
+        """Whether the kept model's run collapsed (restarts exhausted)."""
+        return bool(self.attempts and self.attempts[-1]["collapsed"])
 
 
 def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -190,3 +207,54 @@ def train(
         train_seconds=seconds,
         history=history,
     )
+
+
+COLLAPSE_MARGIN = 0.02
+"""Macro-F1 above the constant-prediction floor that a run must reach not to count as collapsed."""
+RESTART_SEED_STEP = 1000
+
+
+def constant_prediction_f1(y: np.ndarray, multi_label: bool) -> float:
+    """The best macro-F1 any constant prediction reaches on encoded labels `y`.
+
+    Single-label: every text gets the same class c, whose F1 is 2p/(1 + p) (p: its share),
+    the others 0. Multi-label: per class, predicting it everywhere (2p/(1 + p)) beats never (0).
+    """
+    y = np.asarray(y)
+    if multi_label:
+        p = y.mean(axis=0)
+        return float(np.mean(2 * p / (1 + p)))
+    k = int(y.max()) + 1 if y.size else 1
+    p = np.bincount(y, minlength=k) / max(len(y), 1)
+    return float((2 * p / (1 + p)).max() / k)
+
+
+def train_with_restarts(
+    build: Callable[[int], torch.nn.Module],
+    train_dataset,
+    collator: Callable,
+    config: TrainingConfig,
+    evaluate: Callable[[], float] | None = None,
+    floor: float | None = None,
+) -> TrainResult:
+    """`train` the model `build(seed)` returns; rebuild with a new seed while the run collapses.
+
+    `floor` is the validation score of a constant prediction (`constant_prediction_f1`);
+    without it or without `evaluate` this is a single `train`. `build` must also leave the
+    model where `evaluate` reads it.
+    """
+    attempts: list[dict] = []
+    for attempt in range(max(config.max_restarts, 0) + 1):
+        seed = config.seed + attempt * RESTART_SEED_STEP
+        result = train(build(seed), train_dataset, collator, replace(config, seed=seed), evaluate)
+        collapsed = (evaluate is not None and floor is not None and result.best_score is not None
+                     and result.best_score <= floor + COLLAPSE_MARGIN)
+        attempts.append({"seed": seed, "best_score": result.best_score, "collapsed": collapsed})
+        if not collapsed:
+            break
+        log.warning("seed %d collapsed: best validation macro-F1 %.4f, a constant prediction reaches %.4f%s",
+                    seed, result.best_score, floor,
+                    "; restarting with a new seed" if attempt < config.max_restarts else
+                    f"; giving up after {config.max_restarts} restart(s), keeping this model")
+    result.attempts = attempts
+    return result

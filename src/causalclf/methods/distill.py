@@ -193,8 +193,10 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
              has_label=np.float32(i < n_labelled))
         for i, (row, target) in enumerate(zip(student._encode(all_texts), targets))
     ]
-    objective = DistillationObjective(student.model_, temperature, alpha, multi)
-    train_result = student._train(objective, rows, validation)
+    def build(seed: int) -> nn.Module:  # a fresh student (rebuilt again should a run collapse)
+        return DistillationObjective(student._build_model(seed), temperature, alpha, multi)
+
+    train_result = student._train(build, rows, validation)
 
     # Timed back to back, so that both see the same load on a shared machine.
     teacher_proba, teacher_speed = _timed_proba(teacher, eval_texts)

@@ -21,7 +21,7 @@ from causalclf.methods.base import Classifier
 from causalclf.methods.batching import Rows, batched, collate, encode_texts
 from causalclf.methods.pooling import POOLING_MODES, pool
 from causalclf.methods.validation import tuned_thresholds, validation_f1
-from causalclf.training import TrainingConfig, train
+from causalclf.training import TrainingConfig, constant_prediction_f1, train_with_restarts
 
 HEAD_FILE = "head.safetensors"
 ADAPTER_DIR = "adapter"
@@ -197,37 +197,42 @@ class EmbeddingHeadClassifier(Classifier):
         config = TrainingConfig.coerce(self.training)
         lora = LoraSpec.coerce(self.lora)
         y = self._init_labels(labels)
-        set_seed(config.seed)
-        if lora is None:
-            backbone = self._base_backbone()
-            trainable_backbone = None
-        else:
-            backbone = prepare_for_training(self._load_backbone(), lora, self._options())
-            trainable_backbone = backbone
-        hidden = backbone.config.hidden_size
-        head = build_head(self.head, hidden, len(self.label_space_), self.head_hidden, self.head_dropout)
-        device = next(backbone.parameters()).device
         weight = _loss_weight(self.class_weight, y, self.labels_, self.multi_label)
-        self.model_ = EmbeddingHeadModel(trainable_backbone, head.to(device), self.pooling, self.multi_label,
-                                         None if weight is None else weight.to(device))
+
+        def build(seed: int) -> nn.Module:
+            """A fresh model (new LoRA and head initialisation from `seed`) as ``model_``."""
+            set_seed(seed)
+            if lora is None:
+                backbone, trainable_backbone = self._base_backbone(), None
+            else:
+                backbone = trainable_backbone = prepare_for_training(self._load_backbone(), lora, self._options())
+            head = build_head(self.head, backbone.config.hidden_size, len(self.label_space_), self.head_hidden,
+                              self.head_dropout)
+            device = next(backbone.parameters()).device
+            self.model_ = EmbeddingHeadModel(trainable_backbone, head.to(device), self.pooling, self.multi_label,
+                                             None if weight is None else weight.to(device))
+            return self.model_
 
         if lora is None:  # frozen backbone: pool once, train the head on cached features
+            backbone = self._base_backbone()
             feats = self._pool_texts(backbone, texts, "features")
             rows = [{"features": torch.from_numpy(f), "labels": t} for f, t in zip(feats, y)]
             val_feats = None if validation is None else torch.from_numpy(
                 self._pool_texts(backbone, validation[0], "features"))
             config = TrainingConfig(**{**config.__dict__, "group_by_length": False})
         else:
+            self.tokenizer_ = load_tokenizer(self.model, padding_side=self.padding_side)
             rows = [dict(r, labels=t) for r, t in zip(self._encode(texts), y)]
             val_feats = None
 
-        evaluate = None
+        evaluate = floor = None
         if validation is not None:
             val_texts, val_labels = validation
             val_y = self.label_space_.encode(val_labels)
             evaluate = lambda: self._validation_score(val_texts, val_y, val_feats)  # noqa: E731
+            floor = constant_prediction_f1(val_y, self.multi_label)
 
-        self.train_result_ = train(self.model_, Rows(rows), self._collate, config, evaluate)
+        self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
         if validation is not None and self.multi_label:
             self.thresholds_ = self._tuned_thresholds(self._val_logits(validation[0], val_feats), val_y)
         return self

@@ -9,7 +9,7 @@ through the same loop and best-on-validation selection as every other method.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from causalclf.backbones import (
 from causalclf.methods.base import Classifier
 from causalclf.methods.batching import Rows, batched, collate, encode_texts
 from causalclf.methods.validation import validation_f1
-from causalclf.training import TrainingConfig, TrainResult, train
+from causalclf.training import TrainingConfig, TrainResult, constant_prediction_f1, train_with_restarts
 
 MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
@@ -96,11 +96,11 @@ class EncoderClassifier(Classifier):
             problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
         )
 
-    def _build_model(self) -> None:
+    def _build_model(self, seed: int | None = None) -> nn.Module:
         """A fresh trainable ``model_`` (pretrained encoder, new head) for ``label_space_``."""
         from transformers import set_seed
 
-        set_seed(self._training_config().seed)  # the new head's initialisation
+        set_seed(self._training_config().seed if seed is None else seed)  # the new head's initialisation
         model = self._load(self.model, self.model)
         lora = LoraSpec.coerce(self.lora)
         if lora is not None:
@@ -110,6 +110,7 @@ class EncoderClassifier(Classifier):
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.model_ = model
         self._int8_model = None
+        return model
 
     @property
     def _device(self) -> torch.device:
@@ -124,26 +125,28 @@ class EncoderClassifier(Classifier):
     # ------------------------------------------------------------------ API
     def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EncoderClassifier":
         y = self._init_labels(labels)
-        self._build_model()
+        self.tokenizer_ = load_tokenizer(self.model)
         rows = [dict(r, labels=t) for r, t in zip(self._encode(texts), y)]
-        self._train(self.model_, rows, validation)
+        self._train(self._build_model, rows, validation)
         return self
 
-    def _train(self, objective: nn.Module, rows: list[dict], validation: tuple | None) -> TrainResult:
-        """Train ``model_`` through `objective` (a module around it that returns the loss).
+    def _train(self, build: Callable[[int], nn.Module], rows: list[dict], validation: tuple | None) -> TrainResult:
+        """Train the ``model_`` that `build(seed)` makes, through the module it returns.
 
-        `fit` passes the model itself (its own loss); distillation passes a module that
-        computes the distillation loss from the same model's logits.
+        `fit` builds the model itself (its own loss); distillation wraps the same model in
+        a module computing the distillation loss from its logits. A collapsed run is
+        rebuilt with another seed (`train_with_restarts`).
         """
         config = self._training_config()
-        evaluate = None
+        evaluate = floor = None
         if validation is not None:
             val_texts, val_labels = validation
             val_y = self.label_space_.encode(val_labels)
             # Model selection sees the weights being trained, never a stale int8 copy.
             evaluate = lambda: validation_f1(  # noqa: E731
                 self, self._forward(self.model_.eval(), val_texts), val_y, self.threshold_average)
-        self.train_result_ = train(objective, Rows(rows), self._collate, config, evaluate)
+            floor = constant_prediction_f1(val_y, self.multi_label)
+        self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
         self._int8_model = None  # rebuilt from the trained weights on the next prediction
         if validation is not None:
             self.tune_thresholds_on(*validation, average=self.threshold_average)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from torch import nn
 
 from causalclf.backbones import (
     BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
@@ -30,7 +31,7 @@ from causalclf.methods.prompts import PromptFormat
 from causalclf.methods.sft import SFTCollator, sft_row
 from causalclf.methods.validation import tuned_thresholds, validation_f1
 from causalclf.methods.verbalizers import Verbalizer
-from causalclf.training import TrainingConfig, train
+from causalclf.training import TrainingConfig, constant_prediction_f1, train_with_restarts
 
 INFERENCE_MODES = ("score", "constrained", "generate")
 INVALID_POLICIES = ("empty", "fallback_score")
@@ -115,10 +116,11 @@ class InstructionClassifier(Classifier):
         self.tokenizer_ = load_tokenizer(tokenizer_source or self.model)
         return load_model(self.model, "AutoModelForCausalLM", tokenizer=self.tokenizer_, options=self._options())
 
-    def _make_labeler(self) -> LMLabeler:
+    def _make_labeler(self, lm) -> LMLabeler:
+        """The prompt/answer machinery around `lm` (None builds prompts and answer tokens only)."""
         verbalizer = Verbalizer.build(self.label_space_, self.verbalizer, self.label_separator, self.none_label)
         prompt = PromptFormat(verbalizer, self.tokenizer_, self.prompt_template, self.show_labels, self.max_length)
-        return LMLabeler(self.lm_, self.tokenizer_, verbalizer, prompt, self.batch_size, self.length_normalize)
+        return LMLabeler(lm, self.tokenizer_, verbalizer, prompt, self.batch_size, self.length_normalize)
 
     def _fitted(self) -> LMLabeler:
         if not hasattr(self, "labeler_"):
@@ -136,21 +138,29 @@ class InstructionClassifier(Classifier):
             raise ValueError("instruction tuning trains LoRA adapters (lora=None); "
                              "for a frozen model use PromptClassifier")
         y = self._init_labels(labels)
-        set_seed(config.seed)
-        self.lm_ = prepare_for_training(self._load(), lora, self._options(), task_type="CAUSAL_LM")
-        self.labeler_ = self._make_labeler()
-        prompts = self.labeler_.prompt_ids(list(texts))
-        rows = [sft_row(p, self.labeler_.tokens.encode(ids)) for p, ids in zip(prompts, self._label_ids(y))]
+        self.tokenizer_ = load_tokenizer(self.model)
+        texts_only = self._make_labeler(None)
+        prompts = texts_only.prompt_ids(list(texts))
+        rows = [sft_row(p, texts_only.tokens.encode(ids)) for p, ids in zip(prompts, self._label_ids(y))]
 
-        evaluate = None
+        def build(seed: int) -> nn.Module:
+            """A fresh LoRA model initialised from `seed`, as ``lm_``."""
+            set_seed(seed)
+            self.lm_ = prepare_for_training(self._load(), lora, self._options(), task_type="CAUSAL_LM")
+            self.labeler_ = self._make_labeler(self.lm_)
+            return self.lm_
+
+        evaluate = floor = None
         if validation is not None:
             val_texts, val_labels = list(validation[0]), validation[1]
             val_y = self.label_space_.encode(val_labels)
+            floor = constant_prediction_f1(val_y, self.multi_label)
             # Checkpoints are picked by score-mode F1: one prompt pass per text, where
             # generating every epoch would cost several.
             def evaluate() -> float:
                 return validation_f1(self, self._logits(val_texts), val_y, self.threshold_average)
-        self.train_result_ = train(self.lm_, Rows(rows), SFTCollator(self.tokenizer_.pad_token_id), config, evaluate)
+        self.train_result_ = train_with_restarts(build, Rows(rows), SFTCollator(self.tokenizer_.pad_token_id), config,
+                                                 evaluate, floor)
         if validation is not None and self.multi_label:
             self.thresholds_ = tuned_thresholds(self, self._logits(val_texts), val_y, self.threshold_average)
         return self
@@ -200,4 +210,4 @@ class InstructionClassifier(Classifier):
 
         self.lm_ = PeftModel.from_pretrained(self._load(str(path / TOKENIZER_DIR)), path / ADAPTER_DIR,
                                              is_trainable=True).eval()
-        self.labeler_ = self._make_labeler()
+        self.labeler_ = self._make_labeler(self.lm_)
