@@ -1,4 +1,5 @@
-"""The `causalclf` command line: train, compare, predict, evaluate, report, distill, doctor, serve, quickstart."""
+"""The `causalclf` command line: train, compare, predict, evaluate, report, distill, bench, doctor, serve,
+quickstart."""
 from __future__ import annotations
 
 import argparse
@@ -126,6 +127,33 @@ def cmd_distill(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from causalclf.bench import device_peak_flops, format_throughput, measure_throughput
+    from causalclf.data import read_texts
+    from causalclf.methods import load_classifier
+
+    clf = load_classifier(args.model_dir)
+    if args.input:
+        texts, _ = read_texts(args.input, text=args.text)
+        source = args.input
+    else:
+        ds = _load_data_arg(args.data)
+        if args.split not in ds:
+            raise SystemExit(f"error: the dataset has no split {args.split!r}; it has {list(ds)}")
+        texts, source = ds[args.split].texts, f"{args.data} {args.split}"
+    texts = texts[:args.limit]
+    device, peak = device_peak_flops()
+    print(f"{args.model_dir}: {clf.method_name} classifier on {device}; {len(texts)} texts from {source}")
+    results = measure_throughput(clf, texts, batch_sizes=args.batch_sizes, repeats=args.repeats)
+    print(format_throughput(results))
+    if args.output:
+        record = {"model_dir": str(args.model_dir), "method": clf.method_name, "device": device,
+                  "peak_bf16_flops": peak, "texts": source, "results": [r.to_dict() for r in results]}
+        Path(args.output).write_text(json.dumps(record, indent=2))
+        print(f"wrote {args.output}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from causalclf.data import read_texts
     from causalclf.doctor import diagnose, format_checks
@@ -207,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--train-size", type=int)
     p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("bench", help="inference throughput, memory and MFU of a saved model, per batch size")
+    p.add_argument("model_dir")
+    p.add_argument("--input", help="texts to time (any predict input); default: --data's --split")
+    p.add_argument("--text", default="text", help="text column or template of --input")
+    p.add_argument("--data", default="bbc-news", help="dataset to take texts from when no --input is given")
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, default=256, help="time at most this many texts")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--repeats", type=int, default=3, help="timed passes per batch size (the fastest is kept)")
+    p.add_argument("-o", "--output", help="also write the results as JSON here")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("doctor", help="check a saved model: valid, deterministic, padding-invariant, round-trips")
     p.add_argument("model_dir")

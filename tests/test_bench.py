@@ -1,0 +1,70 @@
+"""causalclf bench: timings per batch size, counted FLOPs, restored settings, the CLI verb."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from causalclf import EncoderClassifier, TfidfClassifier
+from causalclf.bench import document_tokens, measure_throughput
+from causalclf.cli import main
+from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
+from tests.toy import toy_single_label
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+LINEAR_WEIGHTS_PER_LAYER = 4 * 32 * 32 + 2 * 32 * 64  # q, k, v, o and the two feed-forward matrices of tiny_bert
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bert):
+    return EncoderClassifier(model=tiny_bert, training=fast_training(epochs=1), batch_size=16).fit(
+        *toy_single_label(6))
+
+
+def test_times_each_batch_size_and_counts_the_flops_executed(encoder):
+    texts = toy_single_label(5, seed=3)[0]
+    one, four = measure_throughput(encoder, texts, batch_sizes=[1, 4], repeats=2)
+    assert (one.batch_size, four.batch_size) == (1, 4) and encoder.batch_size == 16  # restored
+    for r in (one, four):
+        assert r.n_texts == len(texts) and r.docs_per_second == pytest.approx(len(texts) / r.seconds)
+        assert r.flops_per_second == pytest.approx(r.flops_per_text * len(texts) / r.seconds)
+        assert r.mfu is None  # no known peak on a CPU
+    # One text per batch: no padding, so at least the 2 x weights x tokens of the linear layers
+    # (each text also carries its [CLS] start token), plus attention and the head on top.
+    tokens = sum(len(ids) for ids in encoder.tokenizer_(texts)["input_ids"])
+    floor = 2 * 2 * LINEAR_WEIGHTS_PER_LAYER * tokens / len(texts)
+    assert floor <= one.flops_per_text <= 1.5 * floor
+    assert four.flops_per_text >= one.flops_per_text  # padded batches compute on padding too
+
+
+def test_document_tokens_respect_max_length(encoder):
+    texts = ["money " * 40, "goal match"]
+    assert document_tokens(encoder, texts) == 40 + 2  # under max_length: every word counts
+    encoder.set_params(max_length=8)
+    try:
+        assert document_tokens(encoder, texts) == 8 + 2
+    finally:
+        encoder.set_params(max_length=256)
+
+
+def test_methods_without_batches_or_torch_get_one_row():
+    texts, labels = toy_single_label(6)
+    (row,) = measure_throughput(TfidfClassifier().fit(texts, labels), texts, batch_sizes=[1, 8], repeats=1)
+    assert row.batch_size is None and row.tokens_per_second is None and row.flops_per_text is None
+    assert row.docs_per_second > 0
+    with pytest.raises(ValueError, match="at least one text"):
+        measure_throughput(TfidfClassifier().fit(texts, labels), [])
+
+
+def test_bench_verb_writes_json(encoder, tmp_path, capsys):
+    encoder.save_pretrained(tmp_path / "model")
+    inputs = tmp_path / "texts.txt"
+    inputs.write_text("\n".join(toy_single_label(3, seed=4)[0]) + "\n")
+    out = tmp_path / "bench.json"
+    assert main(["bench", str(tmp_path / "model"), "--input", str(inputs), "--batch-sizes", "2", "--repeats", "1",
+                 "-o", str(out)]) == 0
+    assert "docs/s" in capsys.readouterr().out
+    record = json.loads(out.read_text())
+    assert record["method"] == "encoder" and record["device"] == "cpu"
+    assert [r["batch_size"] for r in record["results"]] == [2] and record["results"][0]["flops_per_text"] > 0
