@@ -8,6 +8,7 @@ import yaml
 
 from causalclf.cli import main
 from causalclf.config import ConfigError, parse_config
+from tests.methods._encoders import tiny_bert  # noqa: F401  (fixture)
 from tests.toy import toy_single_label
 
 
@@ -118,3 +119,43 @@ def test_train_accepts_instruction_and_prompt_methods(tmp_path, toy_jsonl, tiny_
     (tmp_path / "new.txt").write_text("goal match team\n")
     assert main(["predict", str(tmp_path / "run" / "model"), str(tmp_path / "new.txt"), "-o", str(out)]) == 0
     assert json.loads(out.read_text())["label"] in {"film", "money", "sport"}
+
+
+def _tiny_student(tiny_bert) -> dict:
+    return {"model": tiny_bert, "max_length": 32,
+            "training": {"epochs": 6, "learning_rate": 3e-3, "batch_size": 8, "progress_bar": False,
+                         "logging_steps": 1000}}
+
+
+def test_encoder_from_yaml_with_a_distill_section(tmp_path, toy_jsonl, tiny_bert):
+    # The teacher here is the encoder itself (method: encoder); its student is a second tiny BERT.
+    cfg = _config(tmp_path, toy_jsonl, method="encoder", **_tiny_student(tiny_bert),
+                  distill={"student": _tiny_student(tiny_bert), "temperature": 2.0, "alpha": 0.5})
+    assert main(["train", str(cfg)]) == 0
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["info"]["method"] == "encoder" and metrics["macro_f1"] >= 0.8
+    student_run = json.loads((run / "student" / "metrics.json").read_text())
+    assert student_run["info"]["teacher"] == str(run / "model")
+    assert (run / "student" / "model" / "causalclf.json").is_file()
+
+
+def test_distill_verb(tmp_path, toy_jsonl, tiny_bert, capsys):
+    cfg = _config(tmp_path, toy_jsonl, method="tfidf")
+    assert main(["train", str(cfg)]) == 0
+    more = tmp_path / "more.txt"
+    more.write_text("\n".join(toy_single_label(6, seed=5)[0]) + "\n")
+    out = tmp_path / "student"
+    assert main(["distill", str(tmp_path / "run" / "model"), str(cfg), "-o", str(out), "--student", tiny_bert,
+                 "--epochs", "6", "--learning-rate", "0.003", "--max-length", "32", "--unlabeled", str(more),
+                 "--int8-inference"]) == 0
+    record = json.loads((out / "distill.json").read_text())
+    from causalclf.data import load_dataset
+
+    n_train = len(load_dataset({"path": str(toy_jsonl), "text": "body", "label": "topic"})["train"])
+    assert record["n_train"] == n_train + 18  # the training split plus the unlabelled texts
+    assert record["kl_after"] < record["kl_before"]
+    from causalclf.methods import load_classifier
+
+    student = load_classifier(out / "model")
+    assert student.int8_inference and (out / "metrics.json").is_file()
