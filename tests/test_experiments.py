@@ -143,12 +143,13 @@ def test_compare_verb(tmp_path, toy_data, tiny_bert, capsys):
     assert "unknown key 'polling'" in capsys.readouterr().err
 
 
-def test_bundled_experiment_config_is_valid():
+@pytest.mark.parametrize("name", ["experiment_bbc.yaml", "experiment_uspto.yaml"])
+def test_bundled_experiment_configs_are_valid(name):
     from pathlib import Path
 
     from causalclf.experiments import load_experiment
 
-    experiment = load_experiment(Path(__file__).parents[1] / "configs" / "experiment_bbc.yaml")
+    experiment = load_experiment(Path(__file__).parents[1] / "configs" / name)
     assert experiment.reference == "embedding-head"
     runs = [(m, s) for m, s, _ in experiment.runs()]
     assert ("tfidf", None) in runs and ("instruction", 3) in runs and len(runs) == 10
