@@ -64,10 +64,11 @@ def captured_training(monkeypatch):
     """Runs `fit` up to the training loop and keeps what it would have trained on."""
     seen = {}
 
-    def fake_train(model, dataset, collator, config, evaluate=None):
+    def fake_train(build, dataset, collator, config, evaluate=None, floor=None):
+        build(config.seed)  # the model and its labeler, as the real loop would make them
         seen.update(dataset=dataset, collator=collator)
 
-    monkeypatch.setattr(instruction, "train", fake_train)
+    monkeypatch.setattr(instruction, "train_with_restarts", fake_train)
     return seen
 
 
