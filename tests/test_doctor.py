@@ -30,7 +30,7 @@ def test_a_healthy_model_passes_every_check(head):
 
 
 def test_pooling_that_reads_padding_fails_padding_invariance(head, monkeypatch):
-    import causalclf.methods.embedding_head as module
+    import causalclf.methods.embedding_head.model as module
 
     def last_position(hidden, attention_mask, mode="last"):  # the classic bug: ignores the mask
         return hidden[:, -1]

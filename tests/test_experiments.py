@@ -44,12 +44,12 @@ def _rows(out) -> list[dict]:
 
 def test_runs_every_method_and_seed_on_one_slice_and_pairs_them(tmp_path, toy_data, tiny_bert):
     experiment = parse_experiment(_raw(tmp_path, toy_data, tiny_bert))
-    assert [(m, s) for m, s, _ in experiment.runs()] == [("tfidf", None), ("encoder", 1), ("encoder", 2)]
+    assert [(r.method, r.seed) for r in experiment.runs()] == [("tfidf", None), ("encoder", 1), ("encoder", 2)]
     assert experiment.reference == "tfidf"
     result = run_experiment(experiment)
 
     out = tmp_path / "exp"
-    runs = {(m, s): load_run(c.output_dir) for m, s, c in experiment.runs()}
+    runs = {(r.method, r.seed): load_run(r.config.output_dir) for r in experiment.runs()}
     assert [runs["encoder", s].info["seed"] for s in (1, 2)] == [1, 2]  # the seed reached training
     assert not np.allclose(runs["encoder", 1].proba, runs["encoder", 2].proba)  # and changed what was learnt
     assert len({tuple(map(str, r.y_true)) for r in runs.values()}) == 1  # the very same test items
@@ -63,6 +63,57 @@ def test_runs_every_method_and_seed_on_one_slice_and_pairs_them(tmp_path, toy_da
     encoder_line = next(line for line in table.splitlines() if line.startswith("| encoder"))
     assert f"{expected:+.4f}" in encoder_line and "(n=2)" in encoder_line
     assert (out / "report" / "report.html").is_file()
+
+    # item-level significance of each seed of the encoder against the deterministic reference
+    significance = {int(r["seed"]): r for r in csv.DictReader(open(out / "significance.csv"))}
+    assert sorted(significance) == [1, 2]
+    for seed, row in significance.items():
+        assert float(row["delta_macro_f1"]) == pytest.approx(by_key["encoder", seed] - by_key["tfidf", None])
+        assert float(row["ci_low"]) <= float(row["delta_macro_f1"]) <= float(row["ci_high"])
+    assert "Paired significance against tfidf" in table
+    assert all(r["peak_memory_mib"] and float(r["peak_memory_mib"]) > 0 for r in rows)
+
+
+def test_learning_curves_are_nested_stratified_and_shared_by_every_method(tmp_path, toy_data, tiny_bert):
+    experiment = parse_experiment(_raw(tmp_path, toy_data, tiny_bert, seeds=[1], train_sizes=[9, 18, "all"]))
+    result = run_experiment(experiment)
+    runs = {(r.method, r.size): load_run(r.config.output_dir) for r in experiment.runs()}
+    assert sorted({size for _, size in runs}, key=str) == [18, 9, "all"]
+
+    from causalclf.data import load_dataset
+
+    slices = experiment.slices(load_dataset(toy_data))
+    train = {size: slices[size]["train"] for size in (9, 18, "all")}
+    assert [len(train[s]) for s in (9, 18, "all")] == [9, 18, len(load_dataset(toy_data)["train"])]
+    assert set(train[9].ids) < set(train[18].ids) < set(train["all"].ids)  # nested
+    for size in (9, 18):  # stratified: every class, in proportion to within one item
+        counts = train[size].label_counts()
+        assert set(counts) == {"film", "money", "sport"} and max(counts.values()) - min(counts.values()) <= 1
+    # every method trained on the very same items at each size
+    for size in (9, 18, "all"):
+        assert runs["tfidf", size].info["n_train"] == runs["encoder", size].info["n_train"] == len(train[size])
+    assert slices[9]["test"].ids == slices["all"]["test"].ids
+
+    out = tmp_path / "exp"
+    rows = _rows(out)
+    assert [(r["method"], r["train_size"]) for r in rows] == [
+        ("tfidf", "9"), ("tfidf", "18"), ("tfidf", "all"), ("encoder", "9"), ("encoder", "18"), ("encoder", "all")]
+    significance = list(csv.DictReader(open(out / "significance.csv")))
+    assert [r["train_size"] for r in significance] == ["9", "18", "all"]  # each size its own comparison
+    assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    table = (out / "table.md").read_text()
+    assert "Macro-F1 by training size" in table and "## Training size 9 (9 documents)" in table
+    assert (out / "report" / "n-9" / "report.html").is_file()
+    assert "Learning curves" in (out / "report" / "n-all" / "report.md").read_text()
+    assert result["table"] in table
+
+
+def test_runs_go_seed_by_seed_and_methods_may_take_fewer_seeds_and_sizes(tmp_path, toy_data, tiny_bert):
+    raw = _raw(tmp_path, toy_data, tiny_bert, seeds=[1, 2], train_sizes=[9, "all"])
+    raw["methods"]["slow"] = {"method": "encoder", "model": tiny_bert, "seeds": [1], "train_sizes": ["all"]}
+    planned = [(r.method, r.size, r.seed) for r in parse_experiment(raw).runs()]
+    assert planned == [("tfidf", 9, None), ("tfidf", "all", None), ("encoder", 9, 1), ("encoder", "all", 1),
+                       ("slow", "all", 1), ("encoder", 9, 2), ("encoder", "all", 2)]
 
 
 def test_rerun_resumes_and_changed_settings_are_refused(tmp_path, toy_data, tiny_bert, monkeypatch):
@@ -111,6 +162,10 @@ def test_a_folder_the_runner_did_not_make_is_never_overwritten(tmp_path, toy_dat
     ({"methods": {"tfidf": {"method": "tfidf", "max_featurs": 9}}},
      "methods.tfidf.*unknown key 'max_featurs'.*did you mean 'max_features'"),
     ({"methods": {}}, "non-empty mapping"),
+    ({"train_sizes": [10, "most"]}, "'train_sizes' must be a non-empty list"),
+    ({"train_sizes": [10], "train_size": 20}, "not both"),
+    ({"methods": {"tfidf": {"method": "tfidf", "seeds": [7]}}}, "'seeds' must be a non-empty subset"),
+    ({"methods": {"tfidf": {"method": "tfidf", "train_sizes": ["all"]}}}, "'train_sizes' must be a non-empty subset"),
 ])
 def test_bad_experiments_are_named_before_anything_trains(tmp_path, toy_data, tiny_bert, change, message):
     with pytest.raises(ConfigError, match=message):

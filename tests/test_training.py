@@ -27,8 +27,9 @@ def test_stops_after_patience_and_restores_the_best_weights():
     rows = Rows([{"x": 1.0, "y": 3.0}] * 8)
     seen = []
 
-    def evaluate():  # best after the 2nd epoch, then worse: stop after 2 more, keep epoch 2
-        seen.append(model.w.item())
+    def evaluate(module):  # best after the 2nd epoch, then worse: stop after 2 more, keep epoch 2
+        assert module is model
+        seen.append(module.w.item())
         return [0.1, 0.9, 0.5, 0.4, 0.3, 0.2][len(seen) - 1]
 
     config = TrainingConfig(epochs=6, batch_size=4, learning_rate=0.1, warmup_ratio=0.0,
@@ -39,6 +40,14 @@ def test_stops_after_patience_and_restores_the_best_weights():
     assert model.w.item() == seen[1] != seen[-1]
     assert [h["validation_score"] for h in result.history if "validation_score" in h] == [0.1, 0.9, 0.5, 0.4]
 
+
+
+def test_min_steps_raises_the_epochs_of_a_small_training_set():
+    model = Regressor()
+    config = TrainingConfig(epochs=1, batch_size=4, min_steps=10, group_by_length=False, progress_bar=False)
+    assert train(model, Rows([{"x": 1.0, "y": 3.0}] * 8), _collate, config).steps == 10  # 2 per epoch -> 5 epochs
+    config = TrainingConfig(epochs=3, batch_size=4, min_steps=4, group_by_length=False, progress_bar=False)
+    assert train(model, Rows([{"x": 1.0, "y": 3.0}] * 8), _collate, config).steps == 6  # epochs already suffice
 
 
 def test_constant_prediction_f1_is_the_best_constant_predictor():
@@ -66,7 +75,7 @@ def _restart_setup(scores_by_seed):
         built.append(seed)
         return model
 
-    def evaluate():
+    def evaluate(module):
         return scores_by_seed[built[-1]]
 
     rows = Rows([{"x": 1.0, "y": 3.0}] * 4)
@@ -78,7 +87,8 @@ def test_a_collapsed_run_is_rebuilt_with_a_new_seed(caplog):
 
     built, build, evaluate, rows = _restart_setup({7: 0.30, 1007: 0.90})
     config = TrainingConfig(epochs=1, batch_size=4, seed=7, group_by_length=False, progress_bar=False)
-    result = train_with_restarts(build, rows, _collate, config, evaluate, floor=0.30 - COLLAPSE_MARGIN / 2)
+    kept, result = train_with_restarts(build, rows, _collate, config, evaluate, floor=0.30 - COLLAPSE_MARGIN / 2)
+    assert isinstance(kept, Regressor)
     assert built == [7, 1007]
     assert [(a["seed"], a["collapsed"]) for a in result.attempts] == [(7, True), (1007, False)]
     assert not result.collapsed and result.best_score == 0.90
@@ -90,16 +100,16 @@ def test_restarts_are_bounded_and_a_last_collapse_is_reported(caplog):
 
     built, build, evaluate, rows = _restart_setup({1: 0.2, 1001: 0.2, 2001: 0.2})
     config = TrainingConfig(epochs=1, batch_size=4, seed=1, max_restarts=2, group_by_length=False, progress_bar=False)
-    result = train_with_restarts(build, rows, _collate, config, evaluate, floor=0.25)
+    _, result = train_with_restarts(build, rows, _collate, config, evaluate, floor=0.25)
     assert built == [1, 1001, 2001] and result.collapsed
     assert "giving up after 2 restart(s)" in caplog.text
 
     built, build, evaluate, rows = _restart_setup({1: 0.2})
     off = TrainingConfig(epochs=1, batch_size=4, seed=1, max_restarts=0, group_by_length=False, progress_bar=False)
-    assert train_with_restarts(build, rows, _collate, off, evaluate, floor=0.25).collapsed and built == [1]
+    assert train_with_restarts(build, rows, _collate, off, evaluate, floor=0.25)[1].collapsed and built == [1]
     # Without validation nothing can be judged: one run, never "collapsed".
     built, build, _, rows = _restart_setup({})
-    assert not train_with_restarts(build, rows, _collate, config, None, floor=None).collapsed and built == [1]
+    assert not train_with_restarts(build, rows, _collate, config, None, floor=None)[1].collapsed and built == [1]
 
 
 def test_an_embedding_head_that_learns_nothing_is_restarted(tiny_llama):

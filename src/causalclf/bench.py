@@ -13,8 +13,6 @@ truncation to `max_length`, without prompt or special tokens.
 """
 from __future__ import annotations
 
-import resource
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -22,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from causalclf.methods.base import Classifier
+from causalclf.resources import PeakMemory
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 """Dense bf16 tensor-core peaks (NVIDIA data sheets, SXM) by device-name fragment; other devices get no MFU."""
@@ -40,7 +39,7 @@ class Throughput:
     tokens_per_second: float | None
     """Document tokens per second (None for methods without a tokenizer)."""
     peak_memory_mib: float
-    """Peak GPU memory allocated (CUDA) or the process's peak resident memory (CPU)."""
+    """Peak GPU memory allocated (CUDA) or the process's peak resident memory (CPU) while timing."""
     flops_per_text: float | None
     """FLOPs executed per text (matrix multiplications and attention, padding included)."""
     flops_per_second: float | None
@@ -71,15 +70,6 @@ def device_peak_flops() -> tuple[str, float | None]:
     return name, peak
 
 
-def _peak_memory_mib() -> float:
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return rss / (2**20 if sys.platform == "darwin" else 2**10)
-
-
 def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Sequence[int] = (1, 8, 32),
                        repeats: int = 3) -> list[Throughput]:
     """Time `clf.predict_proba(texts)` at each batch size; the classifier's own batch size is restored."""
@@ -105,23 +95,22 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
             with counter:  # also the warm-up: lazy loads, kernels, int8 copies
                 clf.predict_proba(texts)
             executed = counter.get_total_flops()
-            if torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
             timings = []
-            for _ in range(repeats):
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                clf.predict_proba(texts)
-                if torch.cuda.is_available():
-                    torch.cuda.synchronize()
-                timings.append(time.perf_counter() - start)
+            with PeakMemory() as memory:
+                for _ in range(repeats):
+                    if torch.cuda.is_available():
+                        torch.cuda.synchronize()
+                    start = time.perf_counter()
+                    clf.predict_proba(texts)
+                    if torch.cuda.is_available():
+                        torch.cuda.synchronize()
+                    timings.append(time.perf_counter() - start)
             seconds = float(np.min(timings))
             tps = None if tokens is None else tokens / seconds
             flops = executed / seconds if executed else None
             results.append(Throughput(
                 batch_size=size, n_texts=len(texts), seconds=seconds, docs_per_second=len(texts) / seconds,
-                tokens_per_second=tps, peak_memory_mib=_peak_memory_mib(),
+                tokens_per_second=tps, peak_memory_mib=memory.mib,
                 flops_per_text=executed / len(texts) if executed else None, flops_per_second=flops,
                 mfu=None if flops is None or peak is None else flops / peak,
             ))

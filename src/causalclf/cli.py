@@ -61,12 +61,14 @@ def cmd_predict(args) -> int:
 
     clf = load_classifier(args.model_dir)
     texts, ids = read_texts(args.input, text=args.text)
-    proba = clf.predict_proba(texts)
-    labels = clf.predict(texts) if getattr(clf, "inference", None) in ("generate", "constrained") else clf.decide(proba)
+    predictions = clf.predict_with_proba(texts)
+    rows = predictions.proba if predictions.proba is not None else [None] * len(texts)
     out = open(args.output, "w") if args.output else sys.stdout
     try:
-        for i, label, p in zip(ids, labels, proba):
-            record = {"id": i, "label": label, "proba": dict(zip(clf.labels_, map(float, p)))}
+        for i, label, p in zip(ids, predictions.labels, rows):
+            record = {"id": i, "label": label}
+            if p is not None:
+                record["proba"] = dict(zip(clf.labels_, map(float, p)))
             out.write(json.dumps(record) + "\n")
     finally:
         if args.output:

@@ -7,6 +7,7 @@
     seeds: [1, 2, 3]
     output_dir: runs/experiments/bbc
     reference: embedding-head      # what every other method is compared with (default: the first)
+    train_sizes: [100, 300, all]   # optional learning curve: every method at every size
     methods:                       # name -> a run config's method keys
       embedding-head: {method: embedding_head, model: smollm2-135m, lora: {r: 8}, max_length: 64}
       tfidf: {method: tfidf}
@@ -17,9 +18,16 @@ goes to ``training.seed`` (or a method's own ``seed``); a method with neither (T
 deterministic and runs once. A finished run is not run again, so rerunning after an
 interruption resumes; a run folder made with other settings is an error, never reused.
 
-Outputs in `output_dir`: ``runs/<method>/seed-<s>/`` (model and test predictions),
-``results.csv`` (a row per run), ``table.md`` (mean ± std over seeds, the paired delta to
-the reference) and ``report/`` (`write_report`: plots and item-level significance).
+With `train_sizes`, the slices are nested (each smaller one is a stratified sample of the
+next larger one, drawn with `data_seed`), so a method sees the same items at each size as
+every other method, and only adds items as the size grows.
+
+Outputs in `output_dir`: ``runs/<method>/[n-<size>/]seed-<s>/`` (model and test
+predictions), ``results.csv`` (a row per run), ``table.md`` (mean ± std over seeds, the
+seed-paired delta to the reference, and item-level paired significance of every method
+against the reference: McNemar and a bootstrap CI of Δ macro-F1, Holm-adjusted over the
+comparisons at each size), ``significance.csv``, ``learning_curves.png`` (macro-F1 against
+training documents and against training seconds) and ``report/`` (`write_report` per size).
 """
 from __future__ import annotations
 
@@ -29,6 +37,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from causalclf.config import ConfigError, RunConfig, _suggest, parse_config, read_yaml
 
@@ -40,6 +50,7 @@ EXPERIMENT_KEYS = {
     "test_size": "stratified slice of the test split",
     "data_seed": "seed of those slices (default 42)",
     "seeds": "training seeds, a list of integers (default [42])",
+    "train_sizes": "learning curve: training-set sizes (integers, or 'all'), nested stratified slices",
     "output_dir": "folder for the runs, the table and the report",
     "reference": "method name the others are compared with (default: the first listed)",
     "methods": "mapping of a name to a run config's method keys (method: ..., its parameters)",
@@ -50,8 +61,25 @@ SPEC_FILE = "experiment-run.json"
 class ExperimentError(RuntimeError):
     """The output folder holds runs that this experiment did not make, or made differently."""
 
-RESULT_COLUMNS = ("method", "seed", "accuracy", "micro_f1", "macro_f1", "ece", "trainable_parameters",
-                  "train_seconds", "docs_per_second", "attempts", "collapsed")
+ALL = "all"
+"""A `train_sizes` entry meaning the whole training slice."""
+RESULT_COLUMNS = ("method", "train_size", "seed", "n_train", "accuracy", "micro_f1", "macro_f1", "ece",
+                  "trainable_parameters", "train_seconds", "docs_per_second", "peak_memory_mib", "attempts",
+                  "collapsed")
+SIGNIFICANCE_COLUMNS = ("train_size", "method", "seed", "reference_seed", "delta_macro_f1", "ci_low", "ci_high",
+                        "bootstrap_p_holm", "mcnemar_n01", "mcnemar_n10", "mcnemar_p_holm")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One (method, training size, seed) of an experiment and the run config that trains it."""
+
+    method: str
+    size: int | str | None
+    """A `train_sizes` entry; None when the experiment has no learning curve."""
+    seed: int | None
+    """None for a deterministic method (run once)."""
+    config: RunConfig
 
 
 @dataclass
@@ -68,20 +96,60 @@ class Experiment:
     validation_size: int | None = None
     test_size: int | None = None
     data_seed: int = 42
+    train_sizes: list[int | str] | None = None
+    method_seeds: dict[str, list[int]] = field(default_factory=dict)
+    """Methods that run on only some of `seeds` (e.g. the slowest)."""
+    method_sizes: dict[str, list[int | str]] = field(default_factory=dict)
+    """Methods that run at only some of `train_sizes` (e.g. zero-shot, which learns nothing from them)."""
 
-    def runs(self) -> list[tuple[str, int | None, RunConfig]]:
-        """Every (method, seed, config) to train, in order: methods outer, seeds inner."""
+    def sizes(self) -> list[int | str | None]:
+        return list(self.train_sizes) if self.train_sizes else [None]
+
+    def runs(self) -> list[PlannedRun]:
+        """Every run to train, seed by seed: the first seed of every method and size (and every
+        deterministic method) before any second seed, so that an interrupted experiment has
+        something to compare. Within a seed: methods in order, then sizes."""
         out = []
-        for method, config in self.methods.items():
-            for seed in self.seeds if seeded(config) else [None]:
-                run = RunConfig(**{**vars(config), "params": with_seed(config, seed)})
-                run.output_dir = str(self.run_dir(method, seed))
-                run.name = method if seed is None else f"{method} seed {seed}"
-                out.append((method, seed, run))
+        for round_, seed in enumerate(self.seeds):
+            for method, config in self.methods.items():
+                if seeded(config):
+                    if seed not in self.method_seeds.get(method, self.seeds):
+                        continue
+                elif round_ > 0:
+                    continue
+                for size in self.method_sizes.get(method, self.sizes()):
+                    out.append(self._planned(method, config, size, seed if seeded(config) else None))
         return out
 
-    def run_dir(self, method: str, seed: int | None) -> Path:
-        return Path(self.output_dir) / "runs" / method / ("deterministic" if seed is None else f"seed-{seed}")
+    def _planned(self, method: str, config: RunConfig, size, seed: int | None) -> PlannedRun:
+        run = RunConfig(**{**vars(config), "params": with_seed(config, seed)})
+        run.output_dir = str(self.run_dir(method, seed, size))
+        run.name = " ".join([method, *([] if size is None else [f"n={size}"]), *([] if seed is None else [f"seed {seed}"])])
+        return PlannedRun(method, size, seed, run)
+
+    def run_dir(self, method: str, seed: int | None, size: int | str | None = None) -> Path:
+        folder = Path(self.output_dir) / "runs" / method
+        if size is not None:
+            folder = folder / f"n-{size}"
+        return folder / ("deterministic" if seed is None else f"seed-{seed}")
+
+    def slices(self, ds) -> dict:
+        """The splits each training size sees: ``{size: {split: TextDataset}}``, nested across sizes."""
+        sizes = {"train": self.train_size, "validation": self.validation_size, "test": self.test_size}
+        base = {name: part.sample(sizes[name], seed=self.data_seed) if sizes.get(name) else part
+                for name, part in ds.items()}
+        if "test" not in base:
+            raise ExperimentError(f"{self.name}: the dataset has no test split to compare the methods on")
+        out, train = {}, base["train"]
+        for size in sorted(self.sizes(), key=_size_order, reverse=True):
+            if size not in (None, ALL):
+                train = train.sample(size, seed=self.data_seed)  # a stratified sample of the next larger slice
+            out[size] = {**base, "train": train}
+        return out
+
+
+def _size_order(size) -> float:
+    return float("inf") if size in (None, ALL) else size
 
 
 def _init_params(config: RunConfig):
@@ -131,7 +199,7 @@ def parse_experiment(raw: Any, source: str = "experiment") -> Experiment:
             or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
         raise ConfigError(f"{source}: 'seeds' must be a non-empty list of distinct integers, got {seeds!r}")
     shared = {k: raw[k] for k in ("data", "train_size", "validation_size", "test_size") if k in raw}
-    configs = {}
+    configs, method_seeds, method_sizes = {}, {}, {}
     for name, spec in methods.items():
         where = f"{source} methods.{name}"
         if not isinstance(spec, dict):
@@ -139,6 +207,14 @@ def parse_experiment(raw: Any, source: str = "experiment") -> Experiment:
         clash = sorted(set(spec) & {"data", "train_size", "validation_size", "test_size", "output_dir", "name"})
         if clash:
             raise ConfigError(f"{where}: {clash[0]!r} is set for the whole experiment, not per method")
+        spec = dict(spec)
+        for key, allowed, store in (("seeds", seeds, method_seeds), ("train_sizes", raw.get("train_sizes"), method_sizes)):
+            if key in spec:
+                subset = spec.pop(key)
+                if allowed is None or not isinstance(subset, list) or not subset or not set(map(str, subset)) <= set(map(str, allowed)):
+                    raise ConfigError(f"{where}: {key!r} must be a non-empty subset of the experiment's {key} "
+                                      f"{allowed!r}, got {subset!r}")
+                store[str(name)] = subset
         configs[str(name)] = parse_config({**shared, **spec}, where)
     reference = raw.get("reference")
     if reference is not None and reference not in configs:
@@ -147,11 +223,19 @@ def parse_experiment(raw: Any, source: str = "experiment") -> Experiment:
     data_seed = raw.get("data_seed", 42)
     if not isinstance(data_seed, int) or isinstance(data_seed, bool):
         raise ConfigError(f"{source}: 'data_seed' must be an integer, got {data_seed!r}")
+    train_sizes = raw.get("train_sizes")
+    if train_sizes is not None:
+        if (not isinstance(train_sizes, list) or not train_sizes or len(set(map(str, train_sizes))) != len(train_sizes)
+                or not all(s == ALL or (isinstance(s, int) and not isinstance(s, bool) and s > 0) for s in train_sizes)):
+            raise ConfigError(f"{source}: 'train_sizes' must be a non-empty list of distinct positive integers "
+                              f"or 'all', got {train_sizes!r}")
+        if raw.get("train_size") is not None:
+            raise ConfigError(f"{source}: give 'train_sizes' (a learning curve) or 'train_size' (one slice), not both")
     return Experiment(
         name=str(raw.get("name") or Path(source).stem), data=raw["data"], methods=configs, seeds=list(seeds),
         output_dir=str(raw.get("output_dir") or f"runs/{Path(source).stem}"), reference=reference or next(iter(configs)),
         train_size=raw.get("train_size"), validation_size=raw.get("validation_size"), test_size=raw.get("test_size"),
-        data_seed=data_seed,
+        data_seed=data_seed, train_sizes=train_sizes, method_seeds=method_seeds, method_sizes=method_sizes,
     )
 
 
@@ -159,10 +243,11 @@ def load_experiment(path: str | Path) -> Experiment:
     return parse_experiment(read_yaml(path, "experiment"), str(path))
 
 
-def _spec(config: RunConfig, experiment: Experiment) -> dict:
+def _spec(run: PlannedRun, experiment: Experiment) -> dict:
     """What a run folder was made with: reused only when this is unchanged."""
-    record = {k: v for k, v in vars(config).items() if k not in ("output_dir", "name")}
-    return json.loads(json.dumps({**record, "data_seed": experiment.data_seed}, default=str))
+    record = {k: v for k, v in vars(run.config).items() if k not in ("output_dir", "name")}
+    extra = {} if run.size is None else {"train_slice": run.size}
+    return json.loads(json.dumps({**record, "data_seed": experiment.data_seed, **extra}, default=str))
 
 
 def _finished(run_dir: Path, spec: dict) -> bool:
@@ -179,57 +264,182 @@ def _finished(run_dir: Path, spec: dict) -> bool:
 
 
 def run_experiment(experiment: Experiment) -> dict:
-    """Train and evaluate every (method, seed) not finished yet; write the table and the report."""
+    """Train and evaluate every planned run not finished yet; write the tables, plots and reports."""
     from causalclf.data import load_dataset
-    from causalclf.evaluation import load_run, write_report
+    from causalclf.evaluation import load_run
     from causalclf.pipeline import fit_and_evaluate
 
     ds = load_dataset(experiment.data)
-    sizes = {"train": experiment.train_size, "validation": experiment.validation_size, "test": experiment.test_size}
-    splits = {name: part.sample(sizes[name], seed=experiment.data_seed) if sizes.get(name) else part
-              for name, part in ds.items()}
-    if "test" not in splits:
-        raise ValueError(f"{experiment.name}: the dataset has no test split to compare the methods on")
+    slices = experiment.slices(ds)
     print(ds.summary())
-    print("experiment slices: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
+    for size, splits in slices.items():
+        print(("experiment slices" if size is None else f"slices at n={size}") + ": "
+              + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
 
     runs = experiment.runs()
-    for i, (method, seed, config) in enumerate(runs, 1):
-        run_dir = Path(config.output_dir)
-        spec = _spec(config, experiment)
-        what = f"[{i}/{len(runs)}] {config.name}"
+    for i, run in enumerate(runs, 1):
+        run_dir = Path(run.config.output_dir)
+        spec = _spec(run, experiment)
+        what = f"[{i}/{len(runs)}] {run.config.name}"
         if _finished(run_dir, spec):
             print(f"{what}: finished earlier, kept ({run_dir})")
             continue
         print(f"\n{what}")
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2))
-        fit_and_evaluate(config, splits)
+        fit_and_evaluate(run.config, slices[run.size])
 
-    loaded = {(method, seed): load_run(config.output_dir) for method, seed, config in runs}
-    rows = [_result_row(method, seed, run) for (method, seed), run in loaded.items()]
+    order = {m: i for i, m in enumerate(experiment.methods)}
+    position = {size: i for i, size in enumerate(experiment.sizes())}
+    runs = sorted(runs, key=lambda r: (order[r.method], position[r.size], -1 if r.seed is None else r.seed))
+    loaded = [(run, load_run(run.config.output_dir)) for run in runs]
+    rows = [_result_row(run, result) for run, result in loaded]
     out = Path(experiment.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
+    _write_csv(out / "results.csv", RESULT_COLUMNS, rows)
+    significance = paired_significance(loaded, experiment.reference)
+    _write_csv(out / "significance.csv", SIGNIFICANCE_COLUMNS, significance)
+    sections = []
+    for size in experiment.sizes():
+        at_size = [r for r in rows if r["train_size"] == size]
+        heading = [] if size is None else [f"## Training size {size} ({at_size[0]['n_train']} documents)", ""]
+        sections += heading + [comparison_table(at_size, experiment.reference), "",
+                               significance_table([s for s in significance if s["train_size"] == size],
+                                                  experiment.reference), ""]
+    table = "\n".join(sections)
+    curves = None
+    if experiment.train_sizes:
+        curves = out / "learning_curves.png"
+        curves.write_bytes(learning_curves_png(rows, experiment.name))
+        table = learning_curve_table(rows) + f"\n\n![learning curves]({curves.name})\n\n" + table
+    (out / "table.md").write_text(f"# {experiment.name}\n\n{ds.report.summary()}\n\n{table}\n", encoding="utf-8")
+    report = _write_reports(experiment, loaded, out / "report", curves)
+    print(f"\n{table}\n\nwrote {out / 'results.csv'}, {out / 'table.md'} and {report['html']}")
+    return {"rows": rows, "table": table, "significance": significance, "report": report}
+
+
+def _write_csv(path: Path, columns, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    table = comparison_table(rows, experiment.reference)
-    (out / "table.md").write_text(f"# {experiment.name}\n\n{table}\n", encoding="utf-8")
-    report = write_report([run.path for run in loaded.values()], out / "report", title=experiment.name)
-    print(f"\n{table}\n\nwrote {out / 'results.csv'}, {out / 'table.md'} and {report['html']}")
-    return {"rows": rows, "table": table, "report": report}
 
 
-def _result_row(method: str, seed: int | None, run) -> dict:
-    info = run.info
-    return {"method": method, "seed": seed, "accuracy": run.metrics.get("accuracy"),
-            "micro_f1": run.metrics.get("micro_f1"), "macro_f1": run.metrics.get("macro_f1"),
-            "ece": run.metrics.get("ece"), "trainable_parameters": info.get("trainable_parameters"),
-            "train_seconds": info.get("train_seconds"), "docs_per_second": info.get("docs_per_second"),
+def _write_reports(experiment: Experiment, loaded: list, folder: Path, curves: Path | None) -> dict:
+    """One `write_report` per training size (item-level significance among its runs)."""
+    from causalclf.evaluation import write_report
+    from causalclf.evaluation.document import Heading, Image
+
+    reports = {}
+    for size in experiment.sizes():
+        paths = [result.path for run, result in loaded if run.size == size]
+        preface = []
+        if curves is not None and size == experiment.sizes()[-1]:
+            preface = [Heading("Learning curves"), Image(f"figures/{curves.name}", curves.read_bytes(),
+                                                         "Macro-F1 against training documents and seconds")]
+        title = experiment.name if size is None else f"{experiment.name}: n={size}"
+        reports[size] = write_report(paths, folder if size is None else folder / f"n-{size}", title=title,
+                                     preface=preface)
+    return reports[experiment.sizes()[-1]]
+
+
+def _result_row(run: PlannedRun, result) -> dict:
+    info = result.info
+    return {"method": run.method, "train_size": run.size, "seed": run.seed, "n_train": info.get("n_train"),
+            "accuracy": result.metrics.get("accuracy"), "micro_f1": result.metrics.get("micro_f1"),
+            "macro_f1": result.metrics.get("macro_f1"), "ece": result.metrics.get("ece"),
+            "trainable_parameters": info.get("trainable_parameters"), "train_seconds": info.get("train_seconds"),
+            "docs_per_second": info.get("docs_per_second"), "peak_memory_mib": info.get("peak_memory_mib"),
             # a seed that collapsed was retrained with another one (see `train_with_restarts`)
             "attempts": len(info.get("training", {}).get("attempts") or []) or None,
             "collapsed": info.get("training", {}).get("collapsed")}
+
+
+def paired_significance(loaded: list, reference: str, n_resamples: int = 1000) -> list[dict]:
+    """Every other method's run against the reference's run of the same size and seed, item by item.
+
+    McNemar on per-item correctness and a paired bootstrap of Δ macro-F1 (method − reference);
+    both p-values Holm-adjusted over all the comparisons made at one training size. A
+    deterministic run pairs with every seed of the other side.
+    """
+    from causalclf.evaluation import holm, mcnemar, paired_bootstrap
+
+    rows = []
+    for size in dict.fromkeys(run.size for run, _ in loaded):
+        at_size = [(run, result) for run, result in loaded if run.size == size]
+        refs = {run.seed: result for run, result in at_size if run.method == reference}
+        tests = []
+        for run, result in at_size:
+            if run.method == reference:
+                continue
+            for ref_seed, ref in refs.items():
+                if run.seed is not None and ref_seed is not None and ref_seed != run.seed:
+                    continue
+                boot = paired_bootstrap(ref.y_true, result.y_pred, ref.y_pred, ref.label_space, n_resamples, seed=0)
+                test = mcnemar(ref.y_true, result.y_pred, ref.y_pred, ref.label_space)
+                tests.append((run, ref_seed, boot.macro_f1, test))
+        boot_p = holm([b.p_value for _, _, b, _ in tests])
+        mc_p = holm([m.p_value for _, _, _, m in tests])
+        for (run, ref_seed, delta, test), bp, mp in zip(tests, boot_p, mc_p):
+            rows.append({"train_size": size, "method": run.method, "seed": run.seed, "reference_seed": ref_seed,
+                         "delta_macro_f1": delta.estimate, "ci_low": delta.ci_low, "ci_high": delta.ci_high,
+                         "bootstrap_p_holm": float(bp), "mcnemar_n01": test.n01, "mcnemar_n10": test.n10,
+                         "mcnemar_p_holm": float(mp)})
+    return rows
+
+
+def significance_table(rows: list[dict], reference: str) -> str:
+    """Markdown of `paired_significance` rows (n01: the method wrong where the reference is right)."""
+    if not rows:
+        return ""
+    lines = [f"Paired significance against {reference} on the same test items (Holm-adjusted over "
+             f"{len(rows)} comparison(s)):", "",
+             "| method | seed | Δ macro-F1 [95% CI] | bootstrap p | McNemar n01 / n10 | McNemar p |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        seed = "–" if r["seed"] is None and r["reference_seed"] is None else (
+            r["seed"] if r["seed"] is not None else f"– vs {r['reference_seed']}")
+        lines.append(f"| {r['method']} | {seed} | {r['delta_macro_f1']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] "
+                     f"| {_p(r['bootstrap_p_holm'])} | {r['mcnemar_n01']} / {r['mcnemar_n10']} "
+                     f"| {_p(r['mcnemar_p_holm'])} |")
+    return "\n".join(lines)
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def learning_curve_table(rows: list[dict]) -> str:
+    """Markdown: macro-F1 (mean ± std over seeds) of every method at every training size."""
+    from causalclf.evaluation.seeds import summarize_seeds
+
+    sizes = list(dict.fromkeys(r["train_size"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    n_train = {size: next(r["n_train"] for r in rows if r["train_size"] == size) for size in sizes}
+    lines = ["| method | " + " | ".join(f"n={n_train[s]}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for method in methods:
+        cells = []
+        for size in sizes:
+            values = [r["macro_f1"] for r in rows if r["method"] == method and r["train_size"] == size]
+            cells.append(str(summarize_seeds(values)).replace(f" (n={len(values)})", "") if values else "–")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "Macro-F1 by training size (mean ± std over seeds):\n\n" + "\n".join(lines)
+
+
+def learning_curves_png(rows: list[dict], title: str) -> bytes:
+    from causalclf.evaluation.plots import learning_curves_png as draw
+
+    curves: dict[str, list[tuple[float, float, float, float]]] = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        points = []
+        for size in dict.fromkeys(r["train_size"] for r in rows):
+            runs = [r for r in rows if r["method"] == method and r["train_size"] == size]
+            if runs:
+                f1 = [r["macro_f1"] for r in runs]
+                points.append((float(runs[0]["n_train"]), sum(r["train_seconds"] for r in runs) / len(runs),
+                               sum(f1) / len(f1), float(np.std(f1, ddof=1)) if len(f1) > 1 else 0.0))
+        curves[method] = points
+    return draw(curves, title)
 
 
 def comparison_table(rows: list[dict], reference: str) -> str:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from causalclf.config import RunConfig
+from causalclf.resources import PeakMemory
 from causalclf.training import TrainingConfig
 
 log = logging.getLogger(__name__)
@@ -26,29 +27,31 @@ def load_splits(config: RunConfig):
     return ds, splits
 
 
-def evaluate(clf, texts, labels, run_dir: str | Path, name: str, info: dict | None = None) -> dict:
-    """Predict `texts` (timed), then write a run directory: metrics, predictions, info."""
+def evaluate(clf, texts, labels, run_dir: str | Path, name: str, info: dict | None = None,
+             memory: PeakMemory | None = None) -> dict:
+    """Predict `texts` (timed as a whole: the very predictions scored), then write a run directory.
+
+    `memory` watches the whole run (fit and predict); without it, the prediction alone is watched.
+    """
     from causalclf.evaluation import save_run
 
-    start = time.perf_counter()
-    logits = clf.decision_function(texts)
-    proba = clf.proba_from_logits(logits)
-    pred = clf.decide(proba)
-    seconds = time.perf_counter() - start
-    if getattr(clf, "inference", "score") in ("generate", "constrained"):
-        pred = clf.predict(texts)  # these modes decide by decoding, not from the scores
-    info = dict(info or {})
+    with PeakMemory() as predicting:
+        start = time.perf_counter()
+        predictions = clf.predict_with_proba(texts)
+        seconds = time.perf_counter() - start
+    watched = memory or predicting
+    info = dict(info or {}, peak_memory_mib=max(watched.peak(), predicting.mib), peak_memory_device=watched.device)
     if getattr(clf, "temperature_", None) is not None:  # report test calibration before and after scaling
         from causalclf.evaluation import expected_calibration_error
 
         temperature, clf.temperature_ = clf.temperature_, None
         info["ece_uncalibrated"] = expected_calibration_error(clf.label_space_.encode(labels),
-                                                              clf.proba_from_logits(logits))
+                                                              clf.proba_from_logits(predictions.logits))
         clf.temperature_ = temperature
     info.update(method=clf.method_name, trainable_parameters=_trainable(clf),
                 docs_per_second=len(texts) / seconds if seconds > 0 else None, n_test=len(texts))
-    return save_run(run_dir, name=name, y_true=list(labels), y_pred=pred, label_space=clf.label_space_,
-                    proba=proba, info=info)
+    return save_run(run_dir, name=name, y_true=list(labels), y_pred=predictions.labels,
+                    label_space=clf.label_space_, proba=predictions.proba, info=info)
 
 
 def _trainable(clf) -> int | None:
@@ -73,6 +76,11 @@ def fit_and_evaluate(config: RunConfig, splits: dict) -> dict:
     clf = config.build()
     print(f"training {config.method} on {len(train)} texts"
           + (f", validating on {len(val)}" if val is not None else ""))
+    with PeakMemory() as memory:
+        return _fit_and_evaluate(config, clf, train, val, test, out, name, memory)
+
+
+def _fit_and_evaluate(config: RunConfig, clf, train, val, test, out: Path, name: str, memory: PeakMemory) -> dict:
     start = time.perf_counter()
     clf.fit(train.texts, train.labels, validation=None if val is None else (val.texts, val.labels))
     train_seconds = time.perf_counter() - start
@@ -95,7 +103,7 @@ def fit_and_evaluate(config: RunConfig, splits: dict) -> dict:
     if test is None:
         log.warning("the dataset has no test split: nothing evaluated")
         return {"info": info}
-    metrics = evaluate(clf, test.texts, test.labels, out, name, info)
+    metrics = evaluate(clf, test.texts, test.labels, out, name, info, memory)
     if config.distill:
         metrics["distill"] = _distill(config, clf, train, val, test, out)
     return metrics

@@ -21,7 +21,6 @@ def create_app(model_dir: str | Path):
     from causalclf.methods import load_classifier
 
     clf = load_classifier(model_dir)
-    decodes = getattr(clf, "inference", None) in ("generate", "constrained")
 
     class PredictRequest(BaseModel):
         texts: list[str] = Field(..., min_length=1, max_length=MAX_TEXTS)
@@ -37,9 +36,10 @@ def create_app(model_dir: str | Path):
         empty = [i for i, t in enumerate(request.texts) if not t.strip()]
         if empty:
             raise HTTPException(status_code=422, detail=f"texts at positions {empty} are empty")
-        proba = clf.predict_proba(request.texts)
-        labels = clf.predict(request.texts) if decodes else clf.decide(proba)
-        return {"labels": labels, "proba": [dict(zip(clf.labels_, map(float, row))) for row in proba]}
+        predictions = clf.predict_with_proba(request.texts)
+        proba = None if predictions.proba is None else [dict(zip(clf.labels_, map(float, row)))
+                                                        for row in predictions.proba]
+        return {"labels": predictions.labels, "proba": proba}
 
     return app
 

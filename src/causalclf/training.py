@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class TrainingConfig:
     """Learning-rate schedule after warm-up (any transformers scheduler name)."""
     max_steps: int = -1
     """Stop after this many updates (overrides `epochs` when > 0)."""
+    min_steps: int = 0
+    """Train for at least this many updates: on a small training set `epochs` is raised until it
+    holds (a few dozen updates leave a head or an adapter barely trained, whatever the epochs)."""
     eval_steps: int | None = None
     """Evaluate on validation every this many updates; None evaluates once per epoch."""
     early_stopping_patience: int | None = 2
@@ -62,6 +66,22 @@ class TrainingConfig:
     """Rebuild and retrain with a new seed (seed + 1000 per restart) at most this many times
     when a run collapses: its best validation macro-F1 is within `COLLAPSE_MARGIN` of the
     best constant prediction. Needs validation data; 0 turns it off."""
+
+    def to_training_arguments(self, output_dir: str, n_rows: int, bf16: bool = False):
+        """These settings as transformers' `TrainingArguments` (no checkpoints, no evaluation strategy:
+        `BestOnValidation` does both) for `n_rows` training rows."""
+        from transformers import TrainingArguments
+
+        return TrainingArguments(
+            output_dir=output_dir, num_train_epochs=_epochs(self, n_rows), max_steps=self.max_steps,
+            per_device_train_batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay, warmup_steps=self.warmup_ratio,
+            lr_scheduler_type=self.scheduler, logging_steps=self.logging_steps, seed=self.seed,
+            save_strategy="no", eval_strategy="no", report_to=[], disable_tqdm=not self.progress_bar,
+            remove_unused_columns=False,
+            train_sampling_strategy="group_by_length" if self.group_by_length else "random",
+            dataloader_pin_memory=torch.cuda.is_available(), bf16=bf16,
+        )
 
     @classmethod
     def coerce(cls, value: "TrainingConfig | dict | None") -> "TrainingConfig":
@@ -107,41 +127,48 @@ def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def _make_callback(model, evaluate, patience, eval_steps, result_history):
-    from transformers import TrainerCallback
+class BestOnValidation(TrainerCallback):
+    """Scores validation after each epoch (or every `eval_steps`), keeps a copy of the best
+    trainable weights, and stops after `patience` evaluations without improvement."""
 
-    class BestOnValidation(TrainerCallback):
-        """Scores validation, snapshots the best trainable weights, stops on patience."""
+    def __init__(self, model: torch.nn.Module, evaluate: Callable[[torch.nn.Module], float],
+                 patience: int | None, eval_steps: int | None):
+        self.model, self.evaluate, self.patience, self.eval_steps = model, evaluate, patience, eval_steps
+        self.best_score, self.best_step, self.best_state = -math.inf, None, None
+        self.bad_evals, self.stopped_early = 0, False
+        self.history: list[dict] = []
 
-        def __init__(self):
-            self.best_score, self.best_step, self.best_state = -math.inf, None, None
-            self.bad_evals, self.stopped_early = 0, False
+    def _score(self, state, control) -> None:
+        self.model.eval()
+        with torch.no_grad():
+            score = float(self.evaluate(self.model))
+        self.model.train()
+        self.history.append({"step": state.global_step, "epoch": state.epoch, "validation_score": score})
+        log.info("step %d: validation score %.4f", state.global_step, score)
+        if score > self.best_score:
+            self.best_score, self.best_step = score, state.global_step
+            self.best_state, self.bad_evals = _trainable_state(self.model), 0
+        else:
+            self.bad_evals += 1
+            if self.patience is not None and self.bad_evals >= self.patience:
+                control.should_training_stop = True
+                self.stopped_early = True
 
-        def _evaluate(self, state, control):
-            model.eval()
-            with torch.no_grad():
-                score = float(evaluate())
-            model.train()
-            result_history.append({"step": state.global_step, "epoch": state.epoch, "validation_score": score})
-            log.info("step %d: validation score %.4f", state.global_step, score)
-            if score > self.best_score:
-                self.best_score, self.best_step = score, state.global_step
-                self.best_state, self.bad_evals = _trainable_state(model), 0
-            else:
-                self.bad_evals += 1
-                if patience is not None and self.bad_evals >= patience:
-                    control.should_training_stop = True
-                    self.stopped_early = True
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.eval_steps and state.global_step % self.eval_steps == 0:
+            self._score(state, control)
 
-        def on_step_end(self, args, state, control, **kwargs):
-            if eval_steps and state.global_step % eval_steps == 0:
-                self._evaluate(state, control)
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if not self.eval_steps:
+            self._score(state, control)
 
-        def on_epoch_end(self, args, state, control, **kwargs):
-            if not eval_steps:
-                self._evaluate(state, control)
-
-    return BestOnValidation()
+    def restore_best(self) -> None:
+        if self.best_state is None:
+            return
+        with torch.no_grad():
+            params = dict(self.model.named_parameters())
+            for name, value in self.best_state.items():
+                params[name].copy_(value)
 
 
 def train(
@@ -149,64 +176,45 @@ def train(
     train_dataset,
     collator: Callable,
     config: TrainingConfig,
-    evaluate: Callable[[], float] | None = None,
+    evaluate: Callable[[torch.nn.Module], float] | None = None,
 ) -> TrainResult:
-    """Train `model` in place and leave it holding the best-on-validation weights."""
-    from transformers import Trainer, TrainingArguments
+    """Train `model` in place and leave it holding the best-on-validation weights.
+
+    `evaluate(model)` scores the module being trained on validation (higher is better).
+    """
+    from transformers import Trainer
 
     if len(train_dataset) == 0:
         raise ValueError("the training set is empty")
-    history: list[dict] = []
-    callback = (
-        _make_callback(model, evaluate, config.early_stopping_patience, config.eval_steps, history)
-        if evaluate is not None
-        else None
-    )
+    callback = None if evaluate is None else BestOnValidation(model, evaluate, config.early_stopping_patience,
+                                                              config.eval_steps)
+    bf16 = any(p.dtype == torch.bfloat16 for p in model.parameters()) and torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="causalclf-train-") as out:
-        args = TrainingArguments(
-            output_dir=out,
-            num_train_epochs=config.epochs,
-            max_steps=config.max_steps,
-            per_device_train_batch_size=config.batch_size,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            warmup_steps=config.warmup_ratio,
-            lr_scheduler_type=config.scheduler,
-            logging_steps=config.logging_steps,
-            seed=config.seed,
-            save_strategy="no",
-            eval_strategy="no",
-            report_to=[],
-            disable_tqdm=not config.progress_bar,
-            remove_unused_columns=False,
-            train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-            dataloader_pin_memory=torch.cuda.is_available(),
-            bf16=any(p.dtype == torch.bfloat16 for p in model.parameters()) and torch.cuda.is_available(),
-        )
-        trainer = Trainer(
-            model=model, args=args, train_dataset=train_dataset, data_collator=collator,
-            callbacks=[callback] if callback else None,
-        )
+        trainer = Trainer(model=model, args=config.to_training_arguments(out, len(train_dataset), bf16),
+                          train_dataset=train_dataset, data_collator=collator,
+                          callbacks=[callback] if callback else None)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
-        history = trainer.state.log_history + history
-        steps = trainer.state.global_step
-    if callback is not None and callback.best_state is not None:
-        with torch.no_grad():
-            params = dict(model.named_parameters())
-            for name, value in callback.best_state.items():
-                params[name].copy_(value)
+    if callback is not None:
+        callback.restore_best()
     model.eval()
     return TrainResult(
         best_score=None if callback is None or callback.best_step is None else callback.best_score,
         best_step=None if callback is None else callback.best_step,
-        steps=steps,
+        steps=trainer.state.global_step,
         stopped_early=bool(callback and callback.stopped_early),
         train_seconds=seconds,
-        history=history,
+        history=trainer.state.log_history + ([] if callback is None else callback.history),
     )
+
+
+def _epochs(config: TrainingConfig, n_rows: int) -> float:
+    """`config.epochs`, raised so that at least `config.min_steps` updates happen."""
+    per_epoch = math.ceil(n_rows / config.batch_size) // max(config.gradient_accumulation_steps, 1)
+    if config.min_steps <= 0 or per_epoch == 0:
+        return config.epochs
+    return max(config.epochs, config.min_steps / per_epoch)
 
 
 COLLAPSE_MARGIN = 0.02
@@ -234,19 +242,20 @@ def train_with_restarts(
     train_dataset,
     collator: Callable,
     config: TrainingConfig,
-    evaluate: Callable[[], float] | None = None,
+    evaluate: Callable[[torch.nn.Module], float] | None = None,
     floor: float | None = None,
-) -> TrainResult:
-    """`train` the model `build(seed)` returns; rebuild with a new seed while the run collapses.
+) -> tuple[torch.nn.Module, TrainResult]:
+    """`train` the module `build(seed)` returns; rebuild with a new seed while the run collapses.
 
     `floor` is the validation score of a constant prediction (`constant_prediction_f1`);
-    without it or without `evaluate` this is a single `train`. `build` must also leave the
-    model where `evaluate` reads it.
+    without it or without `evaluate` this is a single `train`. Returns the module kept (the
+    last one trained) and its result, whose ``attempts`` list every try.
     """
     attempts: list[dict] = []
     for attempt in range(max(config.max_restarts, 0) + 1):
         seed = config.seed + attempt * RESTART_SEED_STEP
-        result = train(build(seed), train_dataset, collator, replace(config, seed=seed), evaluate)
+        model = build(seed)
+        result = train(model, train_dataset, collator, replace(config, seed=seed), evaluate)
         collapsed = (evaluate is not None and floor is not None and result.best_score is not None
                      and result.best_score <= floor + COLLAPSE_MARGIN)
         attempts.append({"seed": seed, "best_score": result.best_score, "collapsed": collapsed})
@@ -257,4 +266,4 @@ def train_with_restarts(
                     "; restarting with a new seed" if attempt < config.max_restarts else
                     f"; giving up after {config.max_restarts} restart(s), keeping this model")
     result.attempts = attempts
-    return result
+    return model, result

@@ -82,3 +82,43 @@ def test_unescape_ag_news():
 
 def test_normalize_whitespace():
     assert normalize_whitespace("  Title \t here\n\n\n  Body   text  \n") == "Title here\n\nBody text"
+
+
+@pytest.fixture(scope="module")
+def reuters(shared_data):
+    return load_dataset("reuters", root=str(shared_data), drop_duplicates=False)
+
+
+def test_reuters_modapte_split_from_the_sgml(reuters):
+    r = reuters.report
+    assert r.rows_read == 21578 and r.excluded == 21578 - 12902  # NOT-USED or TOPICS != YES
+    assert len(reuters["train"]) + len(reuters["validation"]) == 9603 and len(reuters["test"]) == 3299
+    assert reuters.label_space.multi_label and len(reuters.label_space) == 118
+    by_id = {i: (t, y) for d in reuters.values() for i, t, y in zip(d.ids, d.texts, d.labels)}
+    text, topics = by_id["reuters:1"]
+    assert text.startswith("BAHIA COCOA REVIEW\nShowers continued throughout the week") and topics == ["cocoa"]
+    assert "&#" not in text and "\x03" not in text  # character references decoded, control characters gone
+    # reut2-017.sgm holds one byte that is not UTF-8 (0xFC): read as latin-1, it is simply a "ü"
+    assert "world economic growth.üside measures" in by_id["reuters:17980"][0]
+    assert "1,131 rows: no BODY" in r.summary()  # empty bodies are reported
+    assert by_id["reuters:99"][0].startswith("FEDERAL RESERVE")  # unprocessed text: no TITLE or BODY tags
+
+
+def test_reuters_top_k_keeps_the_r10_topics_and_reports_what_it_dropped(shared_data):
+    r10 = load_dataset("reuters", root=str(shared_data), drop_duplicates=False, top_k=10)
+    assert r10.label_space.names == ["acq", "corn", "crude", "earn", "grain", "interest", "money-fx", "ship",
+                                     "trade", "wheat"]
+    assert len(r10["train"]) + len(r10["validation"]) == 6490 and len(r10["test"]) == 2545  # the usual R10
+    report = r10.report
+    assert len(report.labels_dropped) == 108 and "cocoa" in report.labels_dropped
+    assert report.rows_read == report.rows_kept + report.excluded + report.dropped_by_top_k
+    assert "top_k dropped 108 labels and 3,867 rows" in report.summary()
+    with pytest.raises(DataError, match="multi-label"):
+        load_dataset("ag_news", root=str(shared_data), top_k=2)
+
+
+def test_causalclf_splits_are_stated_in_the_report(shared_data):
+    ag = load_dataset("ag_news", root=str(shared_data))
+    summary = ag.summary()
+    assert "split by causalclf: train 80% / validation 10% / test 10% (stratified, seed 42)" in summary
+    assert "only the official test file (7,600 rows) is present" in summary

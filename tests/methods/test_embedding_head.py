@@ -125,7 +125,7 @@ def test_multi_label_learns_with_tuned_thresholds(tiny_llama):
 
 
 def test_frozen_backbone_trains_head_on_features_computed_once(tiny_llama, monkeypatch):
-    from causalclf.methods import embedding_head
+    from causalclf.methods.embedding_head import classifier as embedding_head
 
     texts, labels = toy_single_label(12)
     val = toy_single_label(4, seed=1)
@@ -177,3 +177,58 @@ def test_4bit_nf4_lora_on_cuda(tiny_llama):
     clf.fit(texts, labels)
     assert clf.predict_proba(texts).shape == (len(texts), 3)
     assert next(clf.model_.head.parameters()).dtype == torch.float32
+
+
+def test_a_lower_layer_reads_that_block_through_the_final_norm_and_cuts_the_rest(tiny_llama, tmp_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    texts, labels = toy_single_label(6)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=2), layer=1, training=dict(FAST, epochs=2))
+    clf.fit(texts, labels)
+    assert clf.layer_ == 1 and len(clf.model_.backbone.base_model.model.layers) == 1
+
+    base = EmbeddingHeadClassifier(model=tiny_llama, layer=-2)  # -2 of 2 blocks is block 1
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    full = AutoModel.from_pretrained(tiny_llama, dtype=torch.float32).eval()
+    with torch.no_grad():
+        expected = [full.norm(full(**tok(t, return_tensors="pt"), output_hidden_states=True).hidden_states[1])[0, -1]
+                    for t in TEXTS]
+    np.testing.assert_allclose(base.embed(TEXTS), torch.stack(expected).numpy(), atol=1e-4)
+
+    clf.save_pretrained(tmp_path / "m")
+    loaded = EmbeddingHeadClassifier.from_pretrained(tmp_path / "m")
+    assert loaded.layer_ == 1
+    np.testing.assert_allclose(loaded.predict_proba(texts), clf.predict_proba(texts), atol=1e-5)
+
+
+def test_best_layer_trains_a_head_per_block_from_one_pass_and_keeps_the_best(tiny_llama, tmp_path, monkeypatch):
+    from causalclf.methods.embedding_head import classifier as module
+
+    texts, labels = toy_single_label(12)
+    val = toy_single_label(4, seed=1)
+    calls = []
+    real = module.pooled_layers
+    monkeypatch.setattr(module, "pooled_layers", lambda *a, **k: calls.append(1) or real(*a, **k))
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=None, layer="best", batch_size=64,
+                                  training=dict(FAST, epochs=20, learning_rate=1e-2))
+    clf.fit(texts, labels, validation=val)
+    assert len(calls) == 2  # one pass over train, one over validation, for every block at once
+    assert sorted(clf.layer_scores_) == [1, 2]
+    assert clf.layer_scores_[clf.layer_] == max(clf.layer_scores_.values())
+    assert clf.train_result_.best_score == clf.layer_scores_[clf.layer_]
+    assert len(clf._frozen_backbone.layers) == clf.layer_  # inference runs only the blocks it reads
+
+    clf.save_pretrained(tmp_path / "m")
+    loaded = EmbeddingHeadClassifier.from_pretrained(tmp_path / "m")
+    assert loaded.layer_ == clf.layer_
+    np.testing.assert_allclose(loaded.predict_proba(val[0]), clf.predict_proba(val[0]), atol=1e-5)
+
+
+def test_layer_errors(tiny_llama):
+    texts, labels = toy_single_label(2)
+    with pytest.raises(ValueError, match="set lora=None"):
+        EmbeddingHeadClassifier(model=tiny_llama, layer="best").fit(texts, labels, validation=(texts, labels))
+    with pytest.raises(ValueError, match="validation data"):
+        EmbeddingHeadClassifier(model=tiny_llama, lora=None, layer="best").fit(texts, labels)
+    with pytest.raises(ValueError, match="out of range.*2 blocks"):
+        EmbeddingHeadClassifier(model=tiny_llama, lora=None, layer=3).fit(texts, labels)

@@ -38,7 +38,7 @@ def test_multi_label_trains_with_bce_on_float_targets(tiny_bert):
     model = clf.model_
     assert model.config.problem_type == "multi_label_classification"
 
-    rows = [dict(r, labels=y) for r, y in zip(clf._encode(texts[:8]), clf.label_space_.encode(labels[:8]))]
+    rows = [dict(r, labels=y) for r, y in zip(clf.encode(texts[:8]), clf.label_space_.encode(labels[:8]))]
     batch = clf._collate(rows)
     assert batch["labels"].dtype == torch.float32 and batch["labels"].shape == (8, 3)
     with torch.no_grad():

@@ -148,3 +148,31 @@ def test_bad_parameters(tiny_llama):
         InstructionClassifier(tiny_llama, lora=None).fit(texts, labels)
     with pytest.raises(RuntimeError, match="not fitted"):
         InstructionClassifier(tiny_llama).predict_proba(texts)
+
+
+def test_a_generate_mode_run_times_the_predictions_it_scores(single, tmp_path, monkeypatch):
+    """docs/s must time the decoding that produced the scored labels, not only the scoring."""
+    import time
+
+    from causalclf.evaluation import load_run
+    from causalclf.methods.lm_answer.labeler import LMLabeler
+    from causalclf.pipeline import evaluate
+
+    clf, (texts, labels) = single
+    clf.set_params(inference="generate")
+    decoded = []
+    real = LMLabeler.decode
+
+    def slow_decode(self, *args, **kwargs):
+        time.sleep(0.5)
+        decoded.append(real(self, *args, **kwargs))
+        return decoded[-1]
+
+    monkeypatch.setattr(LMLabeler, "decode", slow_decode)
+    try:
+        metrics = evaluate(clf, texts, labels, tmp_path / "run", "generate")
+    finally:
+        clf.set_params(inference="score")
+    assert len(decoded) == 1  # decoded once, and those answers are the ones scored
+    assert load_run(tmp_path / "run").y_pred == decoded[0][0]
+    assert metrics["info"]["docs_per_second"] <= len(texts) / 0.5

@@ -15,15 +15,16 @@ from causalclf.backbones import (
     BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
 )
 from causalclf.data.labels import LabelSpace
-from causalclf.methods import instruction, label_scoring
-from causalclf.methods.constrained import LabelGrammar
+from causalclf.methods import instruction
+from causalclf.methods.lm_answer import label_scoring
+from causalclf.methods.lm_answer.constrained import LabelGrammar
 from causalclf.methods.instruction import InstructionClassifier
-from causalclf.methods.label_scoring import PrefixScorer
-from causalclf.methods.lm_labeler import LMLabeler
+from causalclf.methods.lm_answer.label_scoring import PrefixScorer
+from causalclf.methods.lm_answer.labeler import LMLabeler
 from causalclf.methods.lora_budget import lora_parameters, lora_rank_for_budget, lora_targets
-from causalclf.methods.prompts import PromptFormat
-from causalclf.methods.sft import IGNORE, SFTCollator
-from causalclf.methods.verbalizers import Verbalizer
+from causalclf.methods.lm_answer.prompts import PromptFormat
+from causalclf.methods.lm_answer.sft import IGNORE, SFTCollator
+from causalclf.methods.lm_answer.verbalizers import Verbalizer
 from tests.toy import TOY_WORDS, toy_multi_label, toy_single_label
 
 
@@ -65,8 +66,8 @@ def captured_training(monkeypatch):
     seen = {}
 
     def fake_train(build, dataset, collator, config, evaluate=None, floor=None):
-        build(config.seed)  # the model and its labeler, as the real loop would make them
         seen.update(dataset=dataset, collator=collator)
+        return build(config.seed), None  # the model, as the real loop would make it
 
     monkeypatch.setattr(instruction, "train_with_restarts", fake_train)
     return seen

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from causalclf.methods.chat_api import ChatEndpoint, EndpointError
+from causalclf.methods.lm_answer.chat_api import ChatEndpoint, EndpointError
 from causalclf.methods.prompting import PromptClassifier
 from tests.methods.test_instruction_parts import single_thread  # noqa: F401
 from tests.toy import toy_multi_label, toy_single_label

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causalclf.data.labels import LabelSpace
-from causalclf.methods.verbalizers import Verbalizer, normalize
+from causalclf.methods.lm_answer.verbalizers import Verbalizer, normalize
 
 NAMES = ["film", "money", "sport", "tech_news"]
 SINGLE = LabelSpace(NAMES)

@@ -34,4 +34,4 @@ def bbc_news(config: DataConfig):
     """Recipe for `load_dataset("bbc-news")`: fixed files, user knobs (split, seed, limit, ...) kept."""
     cfg = config.for_named({"path": str(bbc_news_folder())}, format="folder",
                            drop_duplicates=True, fallback_encoding="latin-1")
-    return cfg, normalize_whitespace
+    return cfg, normalize_whitespace, []

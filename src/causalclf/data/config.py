@@ -8,7 +8,7 @@ from typing import Any, Literal, Mapping
 
 from causalclf.data.report import DataError, OnError
 
-FORMATS = ("auto", "csv", "tsv", "jsonl", "json", "parquet", "folder", "hf_disk", "txt")
+FORMATS = ("auto", "csv", "tsv", "jsonl", "json", "parquet", "folder", "hf_disk", "txt", "reuters")
 SPLIT_NAMES = ("train", "validation", "test")
 
 
@@ -38,7 +38,9 @@ class DataConfig:
     format: str = "auto"
     """One of csv, tsv, jsonl, json (JSON lines or a JSON array), parquet, folder (one subfolder
     per class, one file per document), hf_disk (`datasets.save_to_disk` output), or auto (from the
-    file extension; a folder is hf_disk when it holds a saved dataset, else folder)."""
+    file extension; a folder is hf_disk when it holds a saved dataset, else folder), or reuters
+    (Reuters-21578 SGML: a folder of reut2-*.sgm files or one file, read as latin-1 with the ModApte
+    split; fields title, body, text, topics, places, newid)."""
     text: str | None = None
     """The text column ("text" when unset), or a template over several, e.g. "{title}\\n{abstract}"."""
     label: str | None = None
@@ -61,6 +63,9 @@ class DataConfig:
     drop_duplicates: bool | None = None
     """Drop rows whose text exactly repeats an earlier row's (before splitting, across given splits).
     Unset: the named dataset's choice (True for bbc-news), else False."""
+    top_k: int | None = None
+    """Multi-label: keep only the k labels most frequent in the training data; items left with none
+    of them are dropped. The report names the labels dropped and counts the items."""
     limit: int | None = None
     """Keep at most this many rows: a seeded stratified sample, per given split for pre-split data."""
     encoding: str = "utf-8"
@@ -88,6 +93,8 @@ class DataConfig:
             raise DataError(f"split must map {SPLIT_NAMES} to fractions with train > 0; got {self.split}")
         if not math.isclose(sum(self.split.values()), 1.0, abs_tol=1e-6):
             raise DataError(f"split fractions must sum to 1; got {self.split}")
+        if self.top_k is not None and self.top_k < 1:
+            raise DataError(f"top_k must be a positive number of labels, not {self.top_k}")
         if self.limit is not None and self.limit < 1:
             raise DataError(f"limit must be a positive number of rows, not {self.limit}")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -12,18 +13,19 @@ from causalclf.data.config import SPLIT_NAMES, DataConfig
 from causalclf.data.dataset import DatasetSplits, TextDataset
 from causalclf.data.label_values import LabelValueError, RawLabel, parse_label, settle
 from causalclf.data.labels import LabelSpace
-from causalclf.data.readers import Record, detect_format, read_source
-from causalclf.data.report import DataError, LoadReport, OnError, RowErrors
-from causalclf.data.shared import ag_news, uspto
+from causalclf.data.readers import EXCLUDED, Record, detect_format, read_source
+from causalclf.data.report import DataError, LoadReport, OnError, RowErrors, plural
+from causalclf.data.shared import ag_news, reuters, uspto
 from causalclf.data.splits import partition, split_sizes
 from causalclf.data.templates import TextTemplate
 
 logger = logging.getLogger(__name__)
 
 Cleaner = Callable[[str], str]
-Recipe = Callable[[DataConfig], "tuple[DataConfig, Cleaner | None]"]
+Recipe = Callable[[DataConfig], "tuple[DataConfig, Cleaner | None, list[str]]"]
+"""A named dataset: its files and defaults as a config, a text clean-up, and notes for the report."""
 
-NAMED: dict[str, Recipe] = {"bbc-news": bbc_news, "ag-news": ag_news, "uspto": uspto}
+NAMED: dict[str, Recipe] = {"bbc-news": bbc_news, "ag-news": ag_news, "uspto": uspto, "reuters": reuters}
 """Named datasets; "_" and "-" are interchangeable in names (ag_news == ag-news)."""
 
 
@@ -36,13 +38,13 @@ def load_dataset(source: str | Path | Mapping[str, Any] | DataConfig, **override
     """
     config = _as_config(source, overrides)
     label = config.name or config.path or config.train
-    clean = None
+    clean, notes = None, []
     if config.name:
         key = config.name.lower().replace("_", "-")
         if key not in NAMED:
             raise DataError(f"unknown dataset name {config.name!r}; named datasets: {sorted(NAMED)}")
-        config, clean = NAMED[key](config)
-    return _load(config, clean, str(label))
+        config, clean, notes = NAMED[key](config)
+    return _load(config, clean, str(label), notes)
 
 
 def read_texts(path: str | Path, text: str = "text", on_error: OnError = "raise", *, format: str = "auto",
@@ -151,8 +153,8 @@ class _RowChecker:
         return True
 
 
-def _load(config: DataConfig, clean: Cleaner | None, name: str) -> DatasetSplits:
-    report = LoadReport()
+def _load(config: DataConfig, clean: Cleaner | None, name: str, notes: list[str] = ()) -> DatasetSplits:
+    report = LoadReport(notes=list(notes))
     errors = RowErrors(config.on_error, report)
     template = TextTemplate(config.text_spec)
     checker = _RowChecker(template, errors, report, encoding=config.encoding,
@@ -160,15 +162,23 @@ def _load(config: DataConfig, clean: Cleaner | None, name: str) -> DatasetSplits
     needed = list(dict.fromkeys([*template.fields, config.label_column]))
 
     rows: dict[str | None, list[_Row]] = {}
+    notes: Counter = Counter()
     for given, path in (config.given_splits() or {None: config.path}).items():
         found = read_source(path, config.format, needed, encoding=config.encoding, columns=config.columns)
+        excluded = found.pop(EXCLUDED, [])
+        report.rows_read += len(excluded)
+        report.excluded += len(excluded)
         for split, records in found.items():
             if given is not None and split is not None:
                 raise DataError(f"{path}: holds its own splits {sorted(found)}; give it as path, not {given}")
             rows[given or split] = _check_rows(records, checker, config)
+            notes.update(r.note for r in records if r.note)
+    report.notes += [f"{plural(n, 'row')}: {note}" for note, n in notes.items()]
     rows = _settle_labels(rows, config, errors)
     if config.drop_duplicates:
         rows = _drop_duplicates(rows, report)
+    if config.top_k is not None:
+        rows = _keep_top_k(rows, config.top_k, report)
     if config.limit is not None:
         rows = {s: _limit(r, config, report) for s, r in rows.items()}
     errors.log_summary()
@@ -179,7 +189,7 @@ def _load(config: DataConfig, clean: Cleaner | None, name: str) -> DatasetSplits
     space = LabelSpace.from_labels(labels)
     pooled = {s: TextDataset([r.text for r in rs], [r.label for r in rs], space, [r.record.id for r in rs])
               for s, rs in rows.items()}
-    splits = _split(pooled, config)
+    splits = _split(pooled, config, report)
     report.rows_kept = sum(len(d) for d in splits.values())
     result = DatasetSplits(splits, space, report, name)
     logger.info("%s", result.summary().splitlines()[0] + "; " + report.summary())
@@ -226,6 +236,27 @@ def _drop_duplicates(rows: dict[str | None, list[_Row]], report: LoadReport):
     return kept
 
 
+def _keep_top_k(rows: dict[str | None, list[_Row]], k: int, report: LoadReport):
+    """Only the k labels most frequent in the training rows (all rows when unsplit); ties go to the
+    name that sorts first. Rows left with no label are dropped."""
+    if not all(isinstance(r.label, list) for rs in rows.values() for r in rs):
+        raise DataError("top_k keeps the most frequent labels of multi-label data; these labels are single")
+    counted = rows.get("train", rows.get(None, []))
+    counts = Counter(y for r in counted for y in r.label)
+    kept = {y for y, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:k]}
+    report.labels_dropped = sorted({y for rs in rows.values() for r in rs for y in r.label} - kept)
+    out = {}
+    for split, split_rows in rows.items():
+        out[split] = []
+        for r in split_rows:
+            r.label = [y for y in r.label if y in kept]
+            if r.label:
+                out[split].append(r)
+            else:
+                report.dropped_by_top_k += 1
+    return out
+
+
 def _limit(rows: list[_Row], config: DataConfig, report: LoadReport) -> list[_Row]:
     if len(rows) <= config.limit:
         return rows
@@ -234,13 +265,14 @@ def _limit(rows: list[_Row], config: DataConfig, report: LoadReport) -> list[_Ro
     return [rows[i] for i in chosen]
 
 
-def _split(pooled: dict[str | None, TextDataset], config: DataConfig) -> dict[str, TextDataset]:
+def _split(pooled: dict[str | None, TextDataset], config: DataConfig, report: LoadReport) -> dict[str, TextDataset]:
     """Unsplit data -> train/validation/test by `config.split`; given splits are kept, and a
     missing validation split is carved from train when a test split was given."""
     fractions = {s: config.split.get(s, 0.0) for s in SPLIT_NAMES}
     if None in pooled:
         data = pooled[None]
         names = [s for s in SPLIT_NAMES if fractions[s] > 0]
+        report.split = _describe_split({s: fractions[s] for s in names}, config.seed, data.label_space)
         parts = partition(data.labels, split_sizes(len(data), [fractions[s] for s in names]), config.seed)
         return {s: data.subset(p) for s, p in zip(names, parts)}
     splits = {s: pooled[s] for s in SPLIT_NAMES if s in pooled}
@@ -250,8 +282,15 @@ def _split(pooled: dict[str | None, TextDataset], config: DataConfig) -> dict[st
         train = splits["train"]
         share = fractions["validation"] / (fractions["train"] + fractions["validation"])
         keep, carved = partition(train.labels, split_sizes(len(train), [1 - share, share]), config.seed)
+        report.split = _describe_split({"validation": share}, config.seed, train.label_space, "carved from train")
         splits = {"train": train.subset(keep), "validation": train.subset(carved), "test": splits["test"]}
     return splits
+
+
+def _describe_split(fractions: dict[str, float], seed: int, space: LabelSpace, how: str = "split") -> str:
+    kind = "iterative stratification" if space.multi_label else "stratified"
+    parts = " / ".join(f"{s} {f:.0%}" for s, f in fractions.items())
+    return f"{how} by causalclf: {parts} ({kind}, seed {seed})"
 
 
 def _split_order(split: str | None) -> int:

@@ -20,8 +20,10 @@ from causalclf.data.report import DataError, RowIssue
 
 EXTENSIONS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".json": "json", ".parquet": "parquet", ".pq": "parquet", ".txt": "txt",
+    ".json": "json", ".parquet": "parquet", ".pq": "parquet", ".txt": "txt", ".sgm": "reuters",
 }
+EXCLUDED = "excluded"
+"""Key of `read_source`'s result for records that the source's own split leaves out (counted, not used)."""
 HF_SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation",
                     "val": "validation", "dev": "validation", "test": "test"}
 
@@ -37,6 +39,8 @@ class Record:
     id: str
     problem: RowIssue | None = None
     """Set when the row could not be parsed; `fields` is then empty."""
+    note: str | None = None
+    """Something worth counting in the load report that does not make the row bad (e.g. an empty body)."""
 
     def issue(self, column: str | None, reason: str) -> RowIssue:
         return RowIssue(self.file, self.row, column, reason, self.unit)
@@ -45,7 +49,9 @@ class Record:
 def detect_format(path: Path) -> str:
     if path.is_dir():
         saved = ("dataset_info.json", "dataset_dict.json", "state.json")
-        return "hf_disk" if any((path / f).exists() for f in saved) else "folder"
+        if any((path / f).exists() for f in saved):
+            return "hf_disk"
+        return "reuters" if any(path.glob("reut2-*.sgm")) else "folder"
     fmt = EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"{path}: cannot tell the format from the extension; set format to one of "
@@ -55,7 +61,8 @@ def detect_format(path: Path) -> str:
 
 def read_source(path: str | Path, fmt: str, needed: Sequence[str], *, encoding: str = "utf-8",
                 columns: Sequence[str] | None = None, labelled: bool = True) -> dict[str | None, list[Record]]:
-    """Records by split name: None for unsplit data; train/validation/test for a saved DatasetDict."""
+    """Records by split name: None for unsplit data; train/validation/test for data that carries
+    its own split (a saved DatasetDict, Reuters' ModApte); `EXCLUDED` for records that split leaves out."""
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -67,6 +74,10 @@ def read_source(path: str | Path, fmt: str, needed: Sequence[str], *, encoding: 
         return {None: list(_read_folder(path, encoding, labelled))}
     if fmt == "parquet":
         return {None: _read_parquet(path, needed)}
+    if fmt == "reuters":
+        from causalclf.data.reuters import read_reuters
+
+        return read_reuters(path, needed)
     text = _decode(path.read_bytes(), encoding)
     if fmt in ("csv", "tsv"):
         return {None: list(_read_delimited(text, path, "," if fmt == "csv" else "\t", needed, columns))}

@@ -49,7 +49,8 @@ class DataError(ValueError):
 
 @dataclass
 class LoadReport:
-    """Accounts for every input row: rows_read = rows_kept + skipped + duplicates + limit."""
+    """Accounts for every input row:
+    rows_read = rows_kept + skipped + duplicates + excluded + dropped_by_top_k + limit."""
 
     rows_read: int = 0
     """Records the readers met (blank lines are not records)."""
@@ -59,8 +60,18 @@ class LoadReport:
     """Rows left out under ``on_error="skip"``, each with its location and reason."""
     duplicates_dropped: int = 0
     """Rows whose text exactly repeated an earlier row's (the first occurrence is kept)."""
+    excluded: int = 0
+    """Rows that the source's own split leaves out (e.g. Reuters documents outside ModApte)."""
+    dropped_by_top_k: int = 0
+    """Multi-label rows left with no label once only the `top_k` most frequent labels were kept."""
+    labels_dropped: list[str] = field(default_factory=list)
+    """Labels removed by `top_k`."""
     dropped_by_limit: int = 0
     """Rows left out by ``limit`` (a seeded stratified sample)."""
+    split: str | None = None
+    """How causalclf split the data, when it did (fractions, seed, stratification)."""
+    notes: list[str] = field(default_factory=list)
+    """What else a reader of the results should know about this data."""
     recoded: list[RowIssue] = field(default_factory=list)
     """Fields that were not valid in the configured encoding and were decoded with the fallback."""
 
@@ -70,11 +81,18 @@ class LoadReport:
             parts.append(f"{plural(self.duplicates_dropped, 'exact duplicate text')} dropped")
         if self.skipped:
             parts.append(f"{plural(len(self.skipped), 'bad row')} skipped")
+        if self.excluded:
+            parts.append(f"{plural(self.excluded, 'row')} outside the source's split left out")
+        if self.dropped_by_top_k or self.labels_dropped:
+            parts.append(f"top_k dropped {plural(len(self.labels_dropped), 'label')} and "
+                         f"{plural(self.dropped_by_top_k, 'row')} left with none of the kept labels")
         if self.dropped_by_limit:
             parts.append(f"{plural(self.dropped_by_limit, 'row')} left out by limit")
         if self.recoded:
             parts.append(f"{plural(len(self.recoded), 'field')} decoded with the fallback encoding")
-        return "; ".join(parts)
+        if self.split:
+            parts.append(self.split)
+        return "; ".join(parts + self.notes)
 
 
 class RowErrors:

@@ -61,3 +61,23 @@ def scatter_png(points: Sequence[tuple[str, float, float]], xlabel: str, ylabel:
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     return to_png(fig)
+
+
+def learning_curves_png(curves: dict[str, Sequence[tuple[float, float, float, float]]], title: str) -> bytes:
+    """Two panels, one line per method: macro-F1 against training documents and against training
+    seconds; each point is (documents, seconds, mean macro-F1, std over seeds), drawn with its error bar."""
+    fig = new_figure(11.0, 4.2)
+    axes = fig.subplots(1, 2, sharey=True)
+    for i, (method, points) in enumerate(curves.items()):
+        points = sorted(points)
+        docs, seconds, f1, std = (np.asarray(v, dtype=float) for v in zip(*points)) if points else ([],) * 4
+        for ax, x in zip(axes, (docs, seconds)):
+            ax.errorbar(x, f1, yerr=std, marker="o", capsize=3, color=f"C{i % 10}", label=method)
+    for ax, xlabel in zip(axes, ("training documents", "training seconds")):
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlabel(xlabel)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("macro F1 (test)")
+    axes[1].legend(fontsize="small")
+    fig.suptitle(title)
+    return to_png(fig)

@@ -29,10 +29,12 @@ def write_report(
     n_resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    preface: Sequence[Block] = (),
 ) -> dict[str, Path]:
     """Write ``report.md`` (+ ``figures/*.png``) and a self-contained ``report.html`` into ``out_dir``.
 
-    ``n_resamples``, ``seed`` and ``confidence`` configure the paired bootstrap.
+    ``n_resamples``, ``seed`` and ``confidence`` configure the paired bootstrap; `preface` blocks
+    (e.g. an experiment's learning curves) come first.
     Returns the written paths under the keys "markdown", "html" and "figures" (the folder).
     """
     if not run_dirs:
@@ -40,6 +42,7 @@ def write_report(
     runs = [load_run(d) for d in run_dirs]
     names = _unique_names(runs)
     blocks: list[Block] = [
+        *preface,
         Paragraph(f"{len(runs)} run(s): " + ", ".join(names) + "."),
         *_overview(runs, names),
         *_seed_spread(runs),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,6 +35,19 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+@dataclass
+class Predictions:
+    """One prediction pass: the decisions and the scores they were read from."""
+
+    labels: list
+    """A label per text (a list of labels for multi-label; None where a generated answer named none)."""
+    proba: np.ndarray | None
+    """(n, n_labels) probabilities, columns in ``labels_`` order; None when the method has no scores
+    (a prompt answered by an endpoint)."""
+    logits: np.ndarray | None
+    """The raw scores `proba` came from, before any fitted temperature."""
 
 
 class Classifier(BaseEstimator, ABC):
@@ -107,8 +120,14 @@ class Classifier(BaseEstimator, ABC):
             return self.label_space_.decode(proba >= self.thresholds_[None, :])
         return self.label_space_.decode(proba.argmax(axis=1))
 
+    def predict_with_proba(self, texts: Sequence[str]) -> Predictions:
+        """Labels and probabilities from one pass: what evaluation, `predict` and `serve` all use."""
+        logits = self.decision_function(texts)
+        proba = self.proba_from_logits(logits)
+        return Predictions(self.decide(proba), proba, logits)
+
     def predict(self, texts: Sequence[str]) -> list:
-        return self.decide(self.predict_proba(texts))
+        return self.predict_with_proba(texts).labels
 
     def tune_thresholds_on(self, texts: Sequence[str], labels: Sequence, average: str = "macro") -> None:
         """Fit per-class decision thresholds on held-out data (multi-label only)."""

@@ -23,6 +23,7 @@ from scipy.special import expit, logit, softmax
 from torch import nn
 from torch.nn import functional as F
 
+from causalclf.backbones import load_tokenizer
 from causalclf.methods.base import Classifier
 from causalclf.methods.encoder import EncoderClassifier
 from causalclf.training import TrainResult
@@ -103,15 +104,15 @@ def distillation_loss(student_logits: torch.Tensor, teacher_proba: torch.Tensor,
 
 
 class DistillationObjective(nn.Module):
-    """Wraps the student model so `training.train` optimises the distillation loss."""
+    """Wraps the student model (kept as ``.model``) so `training.train` optimises the distillation loss."""
 
-    def __init__(self, student: nn.Module, temperature: float, alpha: float, multi_label: bool):
+    def __init__(self, model: nn.Module, temperature: float, alpha: float, multi_label: bool):
         super().__init__()
-        self.student = student
+        self.model = model
         self.temperature, self.alpha, self.multi_label = temperature, alpha, multi_label
 
     def forward(self, input_ids, attention_mask, teacher_proba, labels, has_label):
-        logits = self.student(input_ids=input_ids, attention_mask=attention_mask).logits
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         loss = distillation_loss(logits, teacher_proba, labels, has_label, self.temperature, self.alpha,
                                  self.multi_label)
         return {"loss": loss, "logits": logits}
@@ -182,7 +183,8 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
     targets = soft_targets(teacher, all_texts, temperature).astype(np.float32)
     # The student's label space is the teacher's, whatever subset of labels `labels` shows.
     student._init_labels(labels if labels is not None else teacher.decide(targets), label_space=space)
-    student._build_model()
+    student.tokenizer_ = load_tokenizer(student.model)
+    student.model_ = student.new_model()  # loaded once: it is also the first training attempt
     untrained_proba = student.predict_proba(eval_texts)
 
     n_labelled = len(texts) if labels is not None else 0
@@ -191,12 +193,11 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
     rows = [
         dict(row, teacher_proba=target, labels=y[i] if i < n_labelled else blank,
              has_label=np.float32(i < n_labelled))
-        for i, (row, target) in enumerate(zip(student._encode(all_texts), targets))
+        for i, (row, target) in enumerate(zip(student.encode(all_texts), targets))
     ]
-    def build(seed: int) -> nn.Module:  # a fresh student (rebuilt again should a run collapse)
-        return DistillationObjective(student._build_model(seed), temperature, alpha, multi)
-
-    train_result = student._train(build, rows, validation)
+    student.fit_module(rows, validation, lambda model: DistillationObjective(model, temperature, alpha, multi),
+                       model=student.model_)
+    train_result = student.train_result_
 
     # Timed back to back, so that both see the same load on a shared machine.
     teacher_proba, teacher_speed = _timed_proba(teacher, eval_texts)

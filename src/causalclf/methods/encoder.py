@@ -22,7 +22,7 @@ from causalclf.backbones import (
 from causalclf.methods.base import Classifier
 from causalclf.methods.batching import Rows, batched, collate, encode_texts
 from causalclf.methods.validation import validation_f1
-from causalclf.training import TrainingConfig, TrainResult, constant_prediction_f1, train_with_restarts
+from causalclf.training import TrainingConfig, constant_prediction_f1, train_with_restarts
 
 MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
@@ -86,9 +86,8 @@ class EncoderClassifier(Classifier):
         dtype = "float32" if self.dtype == "auto" and self.lora is None else self.dtype
         return BackboneOptions(dtype=dtype, device=self.device, gradient_checkpointing=self.gradient_checkpointing)
 
-    def _load(self, source: str, tokenizer_source: str) -> nn.Module:
-        """Tokenizer plus a sequence-classification model shaped for ``label_space_``."""
-        self.tokenizer_ = load_tokenizer(tokenizer_source)
+    def _load(self, source: str) -> nn.Module:
+        """A sequence-classification model shaped for ``label_space_`` (``tokenizer_`` is loaded)."""
         names = self.labels_
         return load_model(
             source, "AutoModelForSequenceClassification", tokenizer=self.tokenizer_, options=self._options(),
@@ -96,28 +95,19 @@ class EncoderClassifier(Classifier):
             problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
         )
 
-    def _build_model(self, seed: int | None = None) -> nn.Module:
-        """A fresh trainable ``model_`` (pretrained encoder, new head) for ``label_space_``."""
+    def new_model(self, seed: int | None = None) -> nn.Module:
+        """A fresh trainable model (pretrained encoder, new head initialised from `seed`) for ``label_space_``."""
         from transformers import set_seed
 
         set_seed(self._training_config().seed if seed is None else seed)  # the new head's initialisation
-        model = self._load(self.model, self.model)
+        model = self._load(self.model)
         lora = LoraSpec.coerce(self.lora)
         if lora is not None:
             # SEQ_CLS makes PEFT train and save the new classification head next to the adapters.
             model = prepare_for_training(model, lora, self._options(), task_type="SEQ_CLS")
         elif self.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.model_ = model
-        self._int8_model = None
         return model
-
-    @property
-    def _device(self) -> torch.device:
-        return next(self.model_.parameters()).device
-
-    def _encode(self, texts: Sequence[str]) -> list[dict]:
-        return encode_texts(self.tokenizer_, texts, self.max_length)
 
     def _collate(self, rows: list[dict]) -> dict:
         return collate(self.tokenizer_, rows)
@@ -126,31 +116,46 @@ class EncoderClassifier(Classifier):
     def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EncoderClassifier":
         y = self._init_labels(labels)
         self.tokenizer_ = load_tokenizer(self.model)
-        rows = [dict(r, labels=t) for r, t in zip(self._encode(texts), y)]
-        self._train(self._build_model, rows, validation)
-        return self
+        return self.fit_module([dict(r, labels=t) for r, t in zip(self.encode(texts), y)], validation)
 
-    def _train(self, build: Callable[[int], nn.Module], rows: list[dict], validation: tuple | None) -> TrainResult:
-        """Train the ``model_`` that `build(seed)` makes, through the module it returns.
+    def encode(self, texts: Sequence[str]) -> list[dict]:
+        """Training rows of `texts` (token ids and mask), to which `fit_module` callers add targets."""
+        return encode_texts(self.tokenizer_, texts, self.max_length)
 
-        `fit` builds the model itself (its own loss); distillation wraps the same model in
-        a module computing the distillation loss from its logits. A collapsed run is
-        rebuilt with another seed (`train_with_restarts`).
+    def fit_module(self, rows: list[dict], validation: tuple | None = None,
+                   objective: Callable[[nn.Module], nn.Module] | None = None,
+                   model: nn.Module | None = None) -> "EncoderClassifier":
+        """Train on `rows` (from `encode`, with the targets `objective` reads) after ``label_space_`` is set.
+
+        `objective(model)` wraps the classification model in the module whose forward returns
+        the loss, keeping it as ``.model`` (distillation); None trains the model on its own loss.
+        `model` is a freshly built model (`new_model`) to start from; a run that collapses is
+        rebuilt from a new seed (`train_with_restarts`). Model selection scores the weights
+        being trained, never a stale int8 copy.
         """
         config = self._training_config()
+        first = model
+
+        def build(seed: int) -> nn.Module:
+            nonlocal first
+            fresh, first = (first, None) if first is not None else (self.new_model(seed), None)
+            return fresh if objective is None else objective(fresh)
+
+        def unwrap(module: nn.Module) -> nn.Module:
+            return module if objective is None else module.model
+
         evaluate = floor = None
         if validation is not None:
-            val_texts, val_labels = validation
-            val_y = self.label_space_.encode(val_labels)
-            # Model selection sees the weights being trained, never a stale int8 copy.
-            evaluate = lambda: validation_f1(  # noqa: E731
-                self, self._forward(self.model_.eval(), val_texts), val_y, self.threshold_average)
+            val_texts, val_y = validation[0], self.label_space_.encode(validation[1])
+            evaluate = lambda module: validation_f1(  # noqa: E731
+                self, self._forward(unwrap(module).eval(), val_texts), val_y, self.threshold_average)
             floor = constant_prediction_f1(val_y, self.multi_label)
-        self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
+        module, self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
+        self.model_ = unwrap(module)
         self._int8_model = None  # rebuilt from the trained weights on the next prediction
         if validation is not None:
             self.tune_thresholds_on(*validation, average=self.threshold_average)
-        return self.train_result_
+        return self
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
         if not hasattr(self, "model_"):
@@ -159,7 +164,8 @@ class EncoderClassifier(Classifier):
 
     def _forward(self, model: nn.Module, texts: Sequence[str]) -> np.ndarray:
         fn = lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits  # noqa: E731
-        return batched(fn, self._encode(texts), self._collate, self.batch_size, "predicting", self._device)
+        return batched(fn, self.encode(texts), self._collate, self.batch_size, "predicting",
+                       next(model.parameters()).device)
 
     def _inference_model(self) -> nn.Module:
         if not self.int8_inference:
@@ -181,13 +187,12 @@ class EncoderClassifier(Classifier):
         self.model_.save_pretrained(path / (ADAPTER_DIR if self.lora is not None else MODEL_DIR))
 
     def _load_weights(self, path: Path) -> None:
-        tokenizer_source = str(path / TOKENIZER_DIR)
+        self.tokenizer_ = load_tokenizer(str(path / TOKENIZER_DIR))
         if (path / ADAPTER_DIR).is_dir():
             from peft import PeftModel
 
-            base = self._load(self.model, tokenizer_source)
-            self.model_ = PeftModel.from_pretrained(base, path / ADAPTER_DIR, is_trainable=True)
+            self.model_ = PeftModel.from_pretrained(self._load(self.model), path / ADAPTER_DIR, is_trainable=True)
         else:
-            self.model_ = self._load(str(path / MODEL_DIR), tokenizer_source)
+            self.model_ = self._load(str(path / MODEL_DIR))
         self.model_.eval()
         self._int8_model = None

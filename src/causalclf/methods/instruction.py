@@ -23,14 +23,14 @@ from torch import nn
 from causalclf.backbones import (
     BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
 )
-from causalclf.methods.base import Classifier
+from causalclf.methods.base import Classifier, Predictions
 from causalclf.methods.batching import Rows
-from causalclf.methods.embedding_head import ADAPTER_DIR, TOKENIZER_DIR
-from causalclf.methods.lm_labeler import LMLabeler
-from causalclf.methods.prompts import PromptFormat
-from causalclf.methods.sft import SFTCollator, sft_row
+from causalclf.methods.embedding_head.classifier import ADAPTER_DIR, TOKENIZER_DIR
+from causalclf.methods.lm_answer.labeler import LMLabeler
+from causalclf.methods.lm_answer.prompts import PromptFormat
+from causalclf.methods.lm_answer.sft import SFTCollator, sft_row
 from causalclf.methods.validation import tuned_thresholds, validation_f1
-from causalclf.methods.verbalizers import Verbalizer
+from causalclf.methods.lm_answer.verbalizers import Verbalizer
 from causalclf.training import TrainingConfig, constant_prediction_f1, train_with_restarts
 
 INFERENCE_MODES = ("score", "constrained", "generate")
@@ -112,8 +112,8 @@ class InstructionClassifier(Classifier):
         return BackboneOptions(dtype=self.dtype, quantization=self.quantization, device=self.device,
                                gradient_checkpointing=self.gradient_checkpointing)
 
-    def _load(self, tokenizer_source: str | None = None):
-        self.tokenizer_ = load_tokenizer(tokenizer_source or self.model)
+    def _load(self):
+        """The causal LM (``tokenizer_`` is loaded)."""
         return load_model(self.model, "AutoModelForCausalLM", tokenizer=self.tokenizer_, options=self._options())
 
     def _make_labeler(self, lm) -> LMLabeler:
@@ -144,11 +144,9 @@ class InstructionClassifier(Classifier):
         rows = [sft_row(p, texts_only.tokens.encode(ids)) for p, ids in zip(prompts, self._label_ids(y))]
 
         def build(seed: int) -> nn.Module:
-            """A fresh LoRA model initialised from `seed`, as ``lm_``."""
+            """A fresh LoRA model initialised from `seed`."""
             set_seed(seed)
-            self.lm_ = prepare_for_training(self._load(), lora, self._options(), task_type="CAUSAL_LM")
-            self.labeler_ = self._make_labeler(self.lm_)
-            return self.lm_
+            return prepare_for_training(self._load(), lora, self._options(), task_type="CAUSAL_LM")
 
         evaluate = floor = None
         if validation is not None:
@@ -157,10 +155,11 @@ class InstructionClassifier(Classifier):
             floor = constant_prediction_f1(val_y, self.multi_label)
             # Checkpoints are picked by score-mode F1: one prompt pass per text, where
             # generating every epoch would cost several.
-            def evaluate() -> float:
-                return validation_f1(self, self._logits(val_texts), val_y, self.threshold_average)
-        self.train_result_ = train_with_restarts(build, Rows(rows), SFTCollator(self.tokenizer_.pad_token_id), config,
-                                                 evaluate, floor)
+            def evaluate(module: nn.Module) -> float:
+                return validation_f1(self, self._make_labeler(module).scores(val_texts), val_y, self.threshold_average)
+        self.lm_, self.train_result_ = train_with_restarts(
+            build, Rows(rows), SFTCollator(self.tokenizer_.pad_token_id), config, evaluate, floor)
+        self.labeler_ = self._make_labeler(self.lm_)
         if validation is not None and self.multi_label:
             self.thresholds_ = tuned_thresholds(self, self._logits(val_texts), val_y, self.threshold_average)
         return self
@@ -173,26 +172,25 @@ class InstructionClassifier(Classifier):
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
         return self._fitted().scores(list(texts))
 
-    def predict(self, texts: Sequence[str]) -> list:
-        """Labels per text, by the `inference` mode; sets ``invalid_``, ``invalid_rate_``, ``responses_``."""
+    def predict_with_proba(self, texts: Sequence[str]) -> Predictions:
+        """Labels by the `inference` mode, probabilities always by scoring; sets ``invalid_``,
+        ``invalid_rate_`` and ``responses_``."""
         self._check_params()
         texts = list(texts)
+        scored = super().predict_with_proba(texts)
         if self.inference == "score":
-            answers, responses = super().predict(texts), None
+            answers, responses = scored.labels, None
         else:
             answers, responses = self._fitted().decode(texts, self.inference == "constrained", self.max_new_tokens)
         invalid = np.array([a is None for a in answers], dtype=bool)
-        if invalid.any():
-            bad = np.flatnonzero(invalid)
+        for i in np.flatnonzero(invalid):
             if self.invalid_policy == "fallback_score":
-                replacement = super().predict([texts[i] for i in bad])
+                answers[i] = scored.labels[i]
             else:
-                replacement = [[] if self.multi_label else None for _ in bad]
-            for i, value in zip(bad, replacement):
-                answers[i] = value
+                answers[i] = [] if self.multi_label else None
         self.invalid_, self.responses_ = invalid, responses
         self.invalid_rate_ = float(invalid.mean()) if len(texts) else 0.0
-        return answers
+        return Predictions(answers, scored.proba, scored.logits)
 
     @property
     def trainable_parameters(self) -> int:
@@ -208,6 +206,6 @@ class InstructionClassifier(Classifier):
     def _load_weights(self, path: Path) -> None:
         from peft import PeftModel
 
-        self.lm_ = PeftModel.from_pretrained(self._load(str(path / TOKENIZER_DIR)), path / ADAPTER_DIR,
-                                             is_trainable=True).eval()
+        self.tokenizer_ = load_tokenizer(str(path / TOKENIZER_DIR))
+        self.lm_ = PeftModel.from_pretrained(self._load(), path / ADAPTER_DIR, is_trainable=True).eval()
         self.labeler_ = self._make_labeler(self.lm_)

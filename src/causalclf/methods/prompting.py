@@ -17,11 +17,11 @@ from typing import Sequence
 import numpy as np
 
 from causalclf.backbones import BackboneOptions, count_trainable, load_model, load_tokenizer
-from causalclf.methods.base import Classifier
-from causalclf.methods.chat_api import ChatEndpoint
-from causalclf.methods.lm_labeler import LMLabeler
-from causalclf.methods.prompts import PromptFormat, Shot
-from causalclf.methods.verbalizers import Verbalizer
+from causalclf.methods.base import Classifier, Predictions
+from causalclf.methods.lm_answer.chat_api import ChatEndpoint
+from causalclf.methods.lm_answer.labeler import LMLabeler
+from causalclf.methods.lm_answer.prompts import PromptFormat, Shot
+from causalclf.methods.lm_answer.verbalizers import Verbalizer
 
 SHOTS_FILE = "shots.json"
 
@@ -148,20 +148,22 @@ class PromptClassifier(Classifier):
                                       "local model (PromptClassifier(model=...))")
         return self.labeler_.scores(list(texts), self.shots_)
 
-    def predict(self, texts: Sequence[str]) -> list:
-        """Labels per text; sets ``invalid_``, ``invalid_rate_`` and ``responses_``."""
+    def predict_with_proba(self, texts: Sequence[str]) -> Predictions:
+        """Labels per text (scores too with a local model); sets ``invalid_``, ``invalid_rate_``, ``responses_``."""
         self._fitted()
         texts = list(texts)
         if not self.uses_endpoint:
-            answers, responses = super().predict(texts), None
+            scored, responses = super().predict_with_proba(texts), None
+            answers = scored.labels
         else:
             responses = self._ask(texts)
             answers = [self.verbalizer_.parse(r) for r in responses]
+            scored = Predictions(answers, None, None)
         invalid = np.array([a is None for a in answers], dtype=bool)
         empty = [] if self.multi_label else None
         self.invalid_, self.responses_ = invalid, responses
         self.invalid_rate_ = float(invalid.mean()) if len(texts) else 0.0
-        return [empty if a is None else a for a in answers]
+        return Predictions([empty if a is None else a for a in answers], scored.proba, scored.logits)
 
     def _ask(self, texts: list[str]) -> list[str]:
         from tqdm.auto import tqdm

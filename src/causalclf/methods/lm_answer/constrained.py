@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from transformers import LogitsProcessor
 
-from causalclf.methods.responses import ResponseTokens, Tokens
+from causalclf.methods.lm_answer.responses import ResponseTokens, Tokens
 
 NONE = -1
 """Label index of the none segment."""

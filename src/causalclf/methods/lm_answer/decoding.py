@@ -5,8 +5,8 @@ from typing import Sequence
 
 import torch
 
-from causalclf.methods.constrained import GrammarLogitsProcessor, LabelGrammar
-from causalclf.methods.label_scoring import left_pad
+from causalclf.methods.lm_answer.constrained import GrammarLogitsProcessor, LabelGrammar
+from causalclf.methods.lm_answer.label_scoring import left_pad
 
 
 def greedy_decode(model, prompts: Sequence[Sequence[int]], end_id: int, pad_id: int, max_new_tokens: int,

@@ -11,12 +11,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from causalclf.methods.constrained import LabelGrammar
-from causalclf.methods.decoding import greedy_decode
-from causalclf.methods.label_scoring import label_scores
-from causalclf.methods.prompts import PromptFormat, Shot
-from causalclf.methods.responses import ResponseTokens
-from causalclf.methods.verbalizers import Verbalizer
+from causalclf.methods.lm_answer.constrained import LabelGrammar
+from causalclf.methods.lm_answer.decoding import greedy_decode
+from causalclf.methods.lm_answer.label_scoring import label_scores
+from causalclf.methods.lm_answer.prompts import PromptFormat, Shot
+from causalclf.methods.lm_answer.responses import ResponseTokens
+from causalclf.methods.lm_answer.verbalizers import Verbalizer
 
 GENERATION_SLACK = 8
 """Tokens allowed beyond the longest valid answer when generating freely (room to ramble a

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from causalclf.methods.verbalizers import Verbalizer
+from causalclf.methods.lm_answer.verbalizers import Verbalizer
 
 Tokens = tuple[int, ...]
 

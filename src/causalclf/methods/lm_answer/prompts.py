@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from causalclf.methods.verbalizers import Verbalizer
+from causalclf.methods.lm_answer.verbalizers import Verbalizer
 
 SINGLE_LABEL_INSTRUCTION = (
     "Classify the text into one of these categories: {labels}.\n"

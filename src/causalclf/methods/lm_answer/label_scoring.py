@@ -37,7 +37,7 @@ import torch
 from scipy.special import logit, logsumexp
 from transformers import DynamicCache
 
-from causalclf.methods.responses import ResponseTokens
+from causalclf.methods.lm_answer.responses import ResponseTokens
 
 MAX_PACKED_TOKENS = 512
 """Continuation tokens per forward pass (per prompt): bounds the memory of the logits."""

@@ -1,0 +1,306 @@
+"""`EmbeddingHeadClassifier`: backbone (LoRA or frozen) -> pooling -> fp32 head, as an estimator.
+
+The backbone is loaded through `AutoModel` (its LM head is never built), optionally in
+4-bit/8-bit, and adapted with LoRA; the pooled representation (last real token by
+default) feeds a linear or 2-layer MLP head kept in fp32. With ``lora=None`` the backbone
+stays frozen: features are computed once and only the head is trained, which also makes
+``layer="best"`` cheap: every block's features come from one pass, a head is trained on
+each, and validation picks the block.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from causalclf.backbones import (
+    BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
+)
+from causalclf.methods.base import Classifier
+from causalclf.methods.batching import Rows, batched, collate, encode_texts
+from causalclf.methods.embedding_head.layers import keep_layers, n_layers, pooled_layers, resolve_layer
+from causalclf.methods.embedding_head.model import EmbeddingHeadModel, build_head, pooled_features
+from causalclf.methods.embedding_head.pooling import POOLING_MODES
+from causalclf.methods.validation import tuned_thresholds, validation_f1
+from causalclf.training import TrainingConfig, constant_prediction_f1, train_with_restarts
+
+log = logging.getLogger(__name__)
+
+HEAD_FILE = "head.safetensors"
+ADAPTER_DIR = "adapter"
+TOKENIZER_DIR = "tokenizer"
+BEST = "best"
+
+
+def _loss_weight(class_weight, y: np.ndarray, label_names: list[str], multi_label: bool):
+    """Class weights for CE, or positive-class weights (pos_weight) for BCE."""
+    if class_weight is None:
+        return None
+    k = len(label_names)
+    if class_weight == "balanced":
+        if multi_label:
+            pos = y.sum(axis=0)
+            w = (len(y) - pos) / np.maximum(pos, 1.0)
+        else:
+            counts = np.bincount(y, minlength=k)
+            w = len(y) / (k * np.maximum(counts, 1))
+    elif isinstance(class_weight, dict):
+        unknown = set(class_weight) - set(label_names)
+        if unknown:
+            raise ValueError(f"class_weight names unknown labels {sorted(unknown)}")
+        w = np.array([float(class_weight.get(n, 1.0)) for n in label_names])
+    else:
+        raise ValueError("class_weight must be None, 'balanced' or a {label: weight} dict")
+    return torch.tensor(w, dtype=torch.float32)
+
+
+class EmbeddingHeadClassifier(Classifier):
+    """Causal LM + pooling + head, fine-tuned with LoRA (or a frozen backbone).
+
+    Parameters
+    ----------
+    model: registry name (``"smollm2-135m"``), local folder or hub id.
+    lora: `LoraSpec` (or dict) for the adapters; None trains the head on frozen features.
+    pooling: "last" (last real token), "mean" or "max".
+    head: "linear" or "mlp"; `head_hidden` and `head_dropout` shape it.
+    head_bias: whether the head's output layer has a bias.
+    layer: the block whose output is pooled: None (the last), an index 1..n_blocks (negative
+        counts from the end; the blocks above it are cut, so they cost nothing), or "best"
+        (frozen backbone only: a head per block, the best on validation is kept; after `fit`,
+        ``layer_scores_`` holds every block's validation macro-F1).
+    max_length: tokens kept per text (the beginning is kept).
+    class_weight: None, "balanced" or {label: weight}.
+    quantization: None, "4bit" (NF4) or "8bit" (bitsandbytes).
+    dtype, device: "auto" picks bf16 on CUDA and fp32 on CPU.
+    gradient_checkpointing: trade compute for memory while training.
+    training: `TrainingConfig` (or dict): epochs, batch size, learning rate, seed...
+    batch_size: texts per forward pass at inference.
+    threshold_average: "macro" or "micro" F1 for tuning multi-label thresholds.
+    padding_side: "right" or "left"; pooling reads the mask, so results do not depend on it.
+
+    Fitted: ``model_`` (the `EmbeddingHeadModel`), ``layer_`` (the block read, 1-based),
+    ``train_result_``.
+    """
+
+    method_name = "embedding_head"
+
+    def __init__(self, model: str = "smollm2-135m", lora: LoraSpec | dict | None = LoraSpec(),
+                 pooling: str = "last", head: str = "linear", head_hidden: int = 256,
+                 head_dropout: float = 0.1, head_bias: bool = True, layer: int | str | None = None,
+                 max_length: int = 512, class_weight=None,
+                 quantization: str | None = None, dtype: str = "auto", device: str = "auto",
+                 gradient_checkpointing: bool = False, training: TrainingConfig | dict | None = None,
+                 batch_size: int = 16, threshold_average: str = "macro", padding_side: str = "right"):
+        self.model = model
+        self.lora = lora
+        self.pooling = pooling
+        self.head = head
+        self.head_hidden = head_hidden
+        self.head_dropout = head_dropout
+        self.head_bias = head_bias
+        self.layer = layer
+        self.max_length = max_length
+        self.class_weight = class_weight
+        self.quantization = quantization
+        self.dtype = dtype
+        self.device = device
+        self.gradient_checkpointing = gradient_checkpointing
+        self.training = training
+        self.batch_size = batch_size
+        self.threshold_average = threshold_average
+        self.padding_side = padding_side
+
+    # ------------------------------------------------------------------ backbone
+    def _options(self) -> BackboneOptions:
+        return BackboneOptions(dtype=self.dtype, quantization=self.quantization, device=self.device,
+                               gradient_checkpointing=self.gradient_checkpointing)
+
+    def _load_backbone(self, layer: int | None = None) -> nn.Module:
+        """The bare backbone, cut after block `layer` (see `resolve_layer`) when one is given."""
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {POOLING_MODES}")
+        if getattr(self, "tokenizer_", None) is None:
+            self.tokenizer_ = load_tokenizer(self.model, padding_side=self.padding_side)
+        backbone = load_model(self.model, "AutoModel", tokenizer=self.tokenizer_, options=self._options())
+        return backbone if layer is None else keep_layers(backbone, resolve_layer(layer, n_layers(backbone)))
+
+    def _base_backbone(self) -> nn.Module:
+        """The frozen backbone, loaded on first use (for `embed` before `fit`, and frozen heads)."""
+        if getattr(self, "_frozen_backbone", None) is None:
+            layer = getattr(self, "layer_", None) or (None if self.layer == BEST else self.layer)
+            backbone = self._load_backbone(layer).eval()
+            for p in backbone.parameters():
+                p.requires_grad_(False)
+            self._frozen_backbone = backbone
+        return self._frozen_backbone
+
+    def _encode(self, texts: Sequence[str]) -> list[dict]:
+        return encode_texts(self.tokenizer_, texts, self.max_length)
+
+    def _collate(self, rows: list[dict]) -> dict:
+        return collate(self.tokenizer_, rows)  # cached `features` rows are stacked like labels
+
+    def _pool_texts(self, fn, texts: Sequence[str], desc: str, device: torch.device) -> np.ndarray:
+        return batched(fn, self._encode(texts), self._collate, self.batch_size, desc, device)
+
+    def _features(self, backbone: nn.Module, texts: Sequence[str], desc: str) -> np.ndarray:
+        fn = lambda ids, mask: pooled_features(backbone, ids, mask, self.pooling)  # noqa: E731
+        return self._pool_texts(fn, texts, desc, next(backbone.parameters()).device)
+
+    # ------------------------------------------------------------------ API
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Pooled representations (n, hidden); before `fit`, of the base backbone."""
+        adapted = getattr(self, "model_", None)
+        backbone = adapted.backbone if adapted is not None and adapted.backbone is not None else self._base_backbone()
+        backbone.eval()
+        return self._features(backbone, texts, "embedding")
+
+    def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EmbeddingHeadClassifier":
+        config = TrainingConfig.coerce(self.training)
+        lora = LoraSpec.coerce(self.lora)
+        if self.layer == BEST and lora is not None:
+            raise ValueError("layer='best' trains a head per block on frozen features: set lora=None "
+                             "(or pick a block index for a LoRA backbone)")
+        if self.layer == BEST and validation is None:
+            raise ValueError("layer='best' picks the block on validation data: pass validation=(texts, labels)")
+        y = self._init_labels(labels)
+        self.tokenizer_, self._frozen_backbone, self.layer_scores_ = None, None, None
+        val_y = None if validation is None else self.label_space_.encode(validation[1])
+        floor = None if validation is None else constant_prediction_f1(val_y, self.multi_label)
+        weight = _loss_weight(self.class_weight, y, self.labels_, self.multi_label)
+        fit = self._fit_frozen if lora is None else self._fit_lora
+        val_logits = fit(texts, y, validation, val_y, floor, weight, config, lora)
+        if validation is not None and self.multi_label:
+            self.thresholds_ = tuned_thresholds(self, val_logits, val_y, self.threshold_average)
+        return self
+
+    def _fit_lora(self, texts, y, validation, val_y, floor, weight, config, lora) -> np.ndarray | None:
+        """Train adapters and head end to end; returns the kept model's validation logits."""
+        self.tokenizer_ = load_tokenizer(self.model, padding_side=self.padding_side)
+
+        def build(seed: int) -> EmbeddingHeadModel:
+            """A fresh model: the pretrained backbone with new LoRA adapters and a new head, from `seed`."""
+            from transformers import set_seed
+
+            set_seed(seed)
+            backbone = prepare_for_training(self._load_backbone(self.layer), lora, self._options())
+            return self._assemble(backbone, backbone.config.hidden_size, weight)
+
+        rows = [dict(r, labels=t) for r, t in zip(self._encode(texts), y)]
+        evaluate = None if validation is None else (  # noqa: E731
+            lambda module: validation_f1(self, self._logits_of(module, validation[0]), val_y, self.threshold_average))
+        self.model_, self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
+        self.layer_ = n_layers(self.model_.backbone)
+        return None if validation is None else self._logits_of(self.model_, validation[0])
+
+    def _fit_frozen(self, texts, y, validation, val_y, floor, weight, config, lora=None) -> np.ndarray | None:
+        """Pool once with the frozen backbone, then train only the head on the cached features;
+        returns the kept head's validation logits."""
+        backbone = self._load_backbone().eval()
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        total = n_layers(backbone)
+        config = replace(config, group_by_length=False)
+        if self.layer == BEST:
+            fn = lambda ids, mask: pooled_layers(backbone, ids, mask, self.pooling).transpose(0, 1)  # noqa: E731
+            device = next(backbone.parameters()).device
+            train_all = self._pool_texts(fn, texts, "features (every block)", device)
+            val_all = self._pool_texts(fn, validation[0], "features (every block)", device)
+            quiet = replace(config, progress_bar=False, logging_steps=10**9)
+            fitted, self.layer_scores_ = {}, {}
+            for k in range(1, total + 1):
+                fitted[k] = self._fit_head(train_all[:, k - 1], y, val_all[:, k - 1], val_y, floor, weight, quiet)
+                self.layer_scores_[k] = fitted[k][1].best_score
+                log.info("block %d/%d: validation macro-F1 %.4f", k, total, self.layer_scores_[k])
+            self.layer_ = max(self.layer_scores_, key=lambda k: (self.layer_scores_[k], k))
+            self.model_, self.train_result_ = fitted[self.layer_]
+            val_feats = val_all[:, self.layer_ - 1]
+        else:
+            self.layer_ = resolve_layer(self.layer, total)
+            keep_layers(backbone, self.layer_)
+            train_feats = self._features(backbone, texts, "features")
+            val_feats = None if validation is None else self._features(backbone, validation[0], "features")
+            self.model_, self.train_result_ = self._fit_head(train_feats, y, val_feats, val_y, floor, weight, config)
+        self._frozen_backbone = keep_layers(backbone, self.layer_)
+        return None if val_feats is None else self._head_logits(self.model_, val_feats)
+
+    def _fit_head(self, feats: np.ndarray, y, val_feats: np.ndarray | None, val_y, floor, weight, config):
+        """(model, result): a head trained on pooled `feats`, picked on `val_feats` when given."""
+        rows = [{"features": torch.from_numpy(f), "labels": t} for f, t in zip(feats, y)]
+
+        def build(seed: int) -> EmbeddingHeadModel:
+            from transformers import set_seed
+
+            set_seed(seed)
+            return self._assemble(None, feats.shape[1], weight, device=torch.device("cpu"))
+
+        def evaluate(module: EmbeddingHeadModel) -> float:
+            return validation_f1(self, self._head_logits(module, val_feats), val_y, self.threshold_average)
+
+        return train_with_restarts(build, Rows(rows), self._collate, config, None if val_feats is None else evaluate,
+                                   floor)
+
+    @staticmethod
+    def _head_logits(module: EmbeddingHeadModel, feats: np.ndarray) -> np.ndarray:
+        head = module.head.eval()
+        with torch.no_grad():
+            return head(torch.from_numpy(np.ascontiguousarray(feats)).to(next(head.parameters()).device)).cpu().numpy()
+
+    def _assemble(self, backbone: nn.Module | None, hidden: int, weight, device: torch.device | None = None):
+        device = device or next(backbone.parameters()).device
+        head = build_head(self.head, hidden, len(self.label_space_), self.head_hidden, self.head_dropout,
+                          self.head_bias).to(device)
+        return EmbeddingHeadModel(backbone, head, self.pooling, self.multi_label,
+                                  None if weight is None else weight.to(device))
+
+    def _logits_of(self, module: EmbeddingHeadModel, texts: Sequence[str]) -> np.ndarray:
+        """Raw scores of `module` (frozen: the base backbone's features through its head)."""
+        module.eval()
+        if module.backbone is None:
+            return self._head_logits(module, self._features(self._base_backbone(), texts, "predicting"))
+        fn = lambda ids, mask: module(input_ids=ids, attention_mask=mask)["logits"]  # noqa: E731
+        return self._pool_texts(fn, texts, "predicting", next(module.head.parameters()).device)
+
+    def _logits(self, texts: Sequence[str]) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("this EmbeddingHeadClassifier is not fitted yet: call fit() or from_pretrained()")
+        return self._logits_of(self.model_, texts)
+
+    @property
+    def trainable_parameters(self) -> int:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("trainable_parameters is counted from the fitted model: call fit() first")
+        return count_trainable(self.model_)
+
+    # ------------------------------------------------------------------ persistence
+    def _save_weights(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.model_.head.state_dict().items()},
+                  str(path / HEAD_FILE), metadata={"layer": str(self.layer_)})
+        self.tokenizer_.save_pretrained(path / TOKENIZER_DIR)
+        if self.model_.backbone is not None:
+            self.model_.backbone.save_pretrained(path / ADAPTER_DIR)
+
+    def _load_weights(self, path: Path) -> None:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path / HEAD_FILE), framework="pt") as f:
+            self.layer_ = int(f.metadata()["layer"])
+        self.tokenizer_ = load_tokenizer(str(path / TOKENIZER_DIR), padding_side=self.padding_side)
+        if (path / ADAPTER_DIR).is_dir():
+            from peft import PeftModel
+
+            backbone = PeftModel.from_pretrained(self._load_backbone(self.layer_), path / ADAPTER_DIR, is_trainable=True)
+            hidden = backbone.config.hidden_size
+        else:
+            backbone, hidden = None, self._base_backbone().config.hidden_size
+        self.model_ = self._assemble(backbone, hidden, None, device=None if backbone else torch.device("cpu"))
+        self.model_.head.load_state_dict(load_file(str(path / HEAD_FILE)))
+        self.model_.eval()
