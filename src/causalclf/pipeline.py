@@ -91,8 +91,10 @@ def _fit_and_evaluate(config: RunConfig, clf, train, val, test, out: Path, name:
         calibration = clf.calibrate(val.texts, val.labels)
     clf.save_pretrained(out / MODEL_DIR)
     seed = TrainingConfig.coerce(clf.training).seed if hasattr(clf, "training") else None
-    info = {"calibration": calibration, "model": config.params.get("model"), "dataset": _data_name(config.data),
+    info = {"calibration": calibration, "model": clf.get_params().get("model"), "dataset": _data_name(config.data),
             "train_seconds": train_seconds, "n_train": len(train), "seed": seed}
+    if getattr(clf, "layer_scores_", None):  # layer: best; which block won, and each block's validation F1
+        info["layer"], info["layer_scores"] = clf.layer_, clf.layer_scores_
     result = getattr(clf, "train_result_", None)
     if result is not None:
         info["training"] = {"steps": result.steps, "best_validation_score": result.best_score,
