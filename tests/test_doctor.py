@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from causalclf import EmbeddingHeadClassifier, LoraSpec, TfidfClassifier
+from causalclf import EmbeddingHeadClassifier, TfidfClassifier
 from causalclf.cli import main
 from causalclf.doctor import PROBE_TEXTS, diagnose
 from tests.toy import toy_single_label
@@ -15,7 +15,7 @@ TRAINING = {"epochs": 3, "batch_size": 4, "learning_rate": 5e-3, "progress_bar":
 @pytest.fixture(scope="module")
 def head(tiny_llama):
     texts, labels = toy_single_label(8)
-    return EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=4), training=TRAINING, batch_size=8).fit(
+    return EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 4}, training=TRAINING, batch_size=8).fit(
         texts, labels)
 
 

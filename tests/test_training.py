@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from causalclf.methods.batching import Rows
-from causalclf.training import TrainingConfig, train
+from causalclf.config import TrainingConfig
+from causalclf.training import train
 
 
 class Regressor(nn.Module):

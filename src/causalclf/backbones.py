@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -137,38 +137,30 @@ def convert_gguf(gguf_file: Path, target: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- options
-@dataclass
-class LoraSpec:
-    """LoRA adapter settings (passed to `peft.LoraConfig`)."""
+DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
+"""The LoRA a method gets unless told otherwise: rank 8 on every linear projection of the blocks
+(q, k, v, o, gate, up, down on Llama-style models, never an output head), as in the paper."""
 
-    r: int = 8
-    """Rank of the update matrices."""
-    alpha: int = 16
-    """Scaling numerator: the update is scaled by alpha / r."""
-    dropout: float = 0.05
-    """Dropout on the adapter input."""
-    target_modules: list[str] | str = "all-linear"
-    """Modules to adapt. "all-linear": every linear projection of the transformer blocks
-    (q, k, v, o, gate, up, down on Llama-style models), never an output head."""
 
-    @classmethod
-    def coerce(cls, value: "LoraSpec | dict | None") -> "LoraSpec | None":
-        if value is None or isinstance(value, LoraSpec):
-            return value
-        if isinstance(value, dict):
-            unknown = set(value) - set(cls.__dataclass_fields__)
-            if unknown:
-                raise ValueError(f"unknown LoRA keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-            return cls(**value)
-        raise TypeError(f"lora must be a LoraSpec, a dict or None, not {type(value).__name__}")
+def lora_config(lora: Mapping[str, Any] | None, task_type: str | None = None, model: torch.nn.Module | None = None,
+                budget: int | None = None):
+    """`peft.LoraConfig` from a mapping of its own keys over `DEFAULT_LORA` (None: no LoRA).
 
-    def to_peft(self, task_type: str | None = None):
-        from peft import LoraConfig
+    With a `budget` (trainable adapter parameters) and the un-adapted `model`, the rank is the
+    one whose adapters come nearest to it, counted from the model's shapes; ``lora_alpha``
+    keeps its ratio to the rank.
+    """
+    from peft import LoraConfig
 
-        return LoraConfig(
-            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-            target_modules=self.target_modules, task_type=task_type, bias="none",
-        )
+    if lora is None:
+        return None
+    spec = {**DEFAULT_LORA, **lora}
+    if budget is not None:
+        from causalclf.methods.lora_budget import lora_rank_for_budget
+
+        rank = lora_rank_for_budget(model, budget, spec["target_modules"])
+        spec = {**spec, "r": rank, "lora_alpha": spec["lora_alpha"] * rank / spec["r"]}
+    return LoraConfig(**spec, task_type=task_type)
 
 
 @dataclass
@@ -267,8 +259,8 @@ def load_model(name_or_path: str, auto_class: str = "AutoModel", tokenizer=None,
     return model
 
 
-def prepare_for_training(model, lora: LoraSpec | None, options: BackboneOptions, task_type: str | None = None):
-    """Freeze the backbone, then attach LoRA (if any) and set up gradient checkpointing.
+def prepare_for_training(model, lora, options: BackboneOptions):
+    """Freeze the backbone, then attach LoRA (a `peft.LoraConfig`, or None) and set up gradient checkpointing.
 
     With a frozen embedding layer and reentrant checkpointing no activation entering a
     checkpointed block requires grad, so the adapters would silently get no gradient; we
@@ -290,7 +282,7 @@ def prepare_for_training(model, lora: LoraSpec | None, options: BackboneOptions,
         return model
     from peft import get_peft_model
 
-    return get_peft_model(model, lora.to_peft(task_type))
+    return get_peft_model(model, lora)
 
 
 def count_trainable(module: torch.nn.Module) -> int:

@@ -36,30 +36,19 @@ import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from causalclf.config import ConfigError, RunConfig, _suggest, parse_config, read_yaml
+from causalclf.config import ConfigError, RunConfig, check_fields, parse_config, positive, read_yaml, suggest
+from causalclf.errors import UserError
 
-EXPERIMENT_KEYS = {
-    "name": "title of the table and the report",
-    "data": "dataset: a bundled name, a path, or a mapping of DataConfig keys",
-    "train_size": "stratified slice of the training split, the same for every run",
-    "validation_size": "stratified slice of the validation split",
-    "test_size": "stratified slice of the test split",
-    "data_seed": "seed of those slices (default 42)",
-    "seeds": "training seeds, a list of integers (default [42])",
-    "train_sizes": "learning curve: training-set sizes (integers, or 'all'), nested stratified slices",
-    "output_dir": "folder for the runs, the table and the report",
-    "reference": "method name the others are compared with (default: the first listed)",
-    "methods": "mapping of a name to a run config's method keys (method: ..., its parameters)",
-}
 SPEC_FILE = "experiment-run.json"
 
 
-class ExperimentError(RuntimeError):
+class ExperimentError(UserError, RuntimeError):
     """The output folder holds runs that this experiment did not make, or made differently."""
+
 
 ALL = "all"
 """A `train_sizes` entry meaning the whole training slice."""
@@ -82,24 +71,43 @@ class PlannedRun:
     config: RunConfig
 
 
+def _distinct(value, where) -> None:
+    if not value or len({str(v) for v in value}) != len(value):
+        raise ConfigError(f"{where}: {value!r} must be a non-empty list of distinct values")
+
+
 @dataclass
 class Experiment:
-    """A validated experiment: one `RunConfig` per method (seed and output folder set per run)."""
+    """One dataset, several methods, several seeds (and training sizes): one comparison."""
 
-    name: str
-    data: Any
-    methods: dict[str, RunConfig]
-    seeds: list[int] = field(default_factory=lambda: [42])
-    output_dir: str = "runs/experiment"
-    reference: str | None = None
-    train_size: int | None = None
-    validation_size: int | None = None
-    test_size: int | None = None
-    data_seed: int = 42
-    train_sizes: list[int | str] | None = None
-    method_seeds: dict[str, list[int]] = field(default_factory=dict)
+    data: Any = field(metadata={"help": "The dataset, as in a run config: a named dataset, a path or a data mapping."})
+    methods: dict[str, dict] = field(metadata={
+        "help": "A name for each method mapped to a run config's method keys (method: ..., its parameters); a "
+                "method may also take `seeds` and `train_sizes`, subsets of the experiment's, when it is too slow "
+                "for all of them or learns nothing from more data."})
+    name: str | None = field(default=None, metadata={
+        "help": "Title of the table and the report (default: the file name)."})
+    seeds: list[int] = field(default_factory=lambda: [42], metadata={
+        "help": "Training seeds; a method without any (TF-IDF) runs once.", "check": _distinct})
+    train_sizes: list[int | Literal["all"]] | None = field(default=None, metadata={
+        "help": "A learning curve: every method at each training-set size, on nested stratified slices "
+                "(all: the whole training slice).", "check": _distinct})
+    train_size: int | None = field(default=None, metadata={
+        "help": "One stratified slice of the training split, the same for every run.", "check": positive})
+    validation_size: int | None = field(default=None, metadata={
+        "help": "A stratified slice of the validation split.", "check": positive})
+    test_size: int | None = field(default=None, metadata={
+        "help": "A stratified slice of the test split.", "check": positive})
+    data_seed: int = field(default=42, metadata={"help": "Seed of the slices."})
+    output_dir: str | None = field(default=None, metadata={
+        "help": "Folder for the runs, the tables and the report (default: runs/<file name>)."})
+    reference: str | None = field(default=None, metadata={
+        "help": "The method every other one is compared with (default: the first listed)."})
+    configs: dict[str, RunConfig] = field(init=False, default_factory=dict)
+    """Each method's run config (seed and output folder are set per run)."""
+    method_seeds: dict[str, list[int]] = field(init=False, default_factory=dict)
     """Methods that run on only some of `seeds` (e.g. the slowest)."""
-    method_sizes: dict[str, list[int | str]] = field(default_factory=dict)
+    method_sizes: dict[str, list[int | str]] = field(init=False, default_factory=dict)
     """Methods that run at only some of `train_sizes` (e.g. zero-shot, which learns nothing from them)."""
 
     def sizes(self) -> list[int | str | None]:
@@ -111,7 +119,7 @@ class Experiment:
         something to compare. Within a seed: methods in order, then sizes."""
         out = []
         for round_, seed in enumerate(self.seeds):
-            for method, config in self.methods.items():
+            for method, config in self.configs.items():
                 if seeded(config):
                     if seed not in self.method_seeds.get(method, self.seeds):
                         continue
@@ -170,7 +178,7 @@ def with_seed(config: RunConfig, seed: int | None) -> dict:
     if seed is None:
         return params
     if "training" in _init_params(config):
-        from causalclf.training import TrainingConfig
+        from causalclf.config import TrainingConfig
 
         training = params.get("training")
         base = vars(training).copy() if isinstance(training, TrainingConfig) else dict(training or {})
@@ -182,25 +190,14 @@ def with_seed(config: RunConfig, seed: int | None) -> dict:
 
 def parse_experiment(raw: Any, source: str = "experiment") -> Experiment:
     """Validate a loaded YAML mapping (every method's parameters included) before anything trains."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(raw).__name__}")
-    for key in raw:
-        if key not in EXPERIMENT_KEYS:
-            raise ConfigError(f"{source}: unknown key {key!r}{_suggest(key, EXPERIMENT_KEYS)}; "
-                              f"known: {', '.join(sorted(EXPERIMENT_KEYS))}")
-    for key in ("data", "methods"):
-        if key not in raw:
-            raise ConfigError(f"{source}: missing required key {key!r} ({EXPERIMENT_KEYS[key]})")
-    methods = raw["methods"]
-    if not isinstance(methods, dict) or not methods:
+    check_fields(Experiment, raw, source)
+    experiment = Experiment(**raw)
+    if not experiment.methods:
         raise ConfigError(f"{source}: 'methods' must be a non-empty mapping of name -> method keys")
-    seeds = raw.get("seeds", [42])
-    if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-        raise ConfigError(f"{source}: 'seeds' must be a non-empty list of distinct integers, got {seeds!r}")
+    if experiment.train_sizes is not None and experiment.train_size is not None:
+        raise ConfigError(f"{source}: give 'train_sizes' (a learning curve) or 'train_size' (one slice), not both")
     shared = {k: raw[k] for k in ("data", "train_size", "validation_size", "test_size") if k in raw}
-    configs, method_seeds, method_sizes = {}, {}, {}
-    for name, spec in methods.items():
+    for name, spec in experiment.methods.items():
         where = f"{source} methods.{name}"
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: must be a mapping with a 'method' key, not {type(spec).__name__}")
@@ -208,35 +205,24 @@ def parse_experiment(raw: Any, source: str = "experiment") -> Experiment:
         if clash:
             raise ConfigError(f"{where}: {clash[0]!r} is set for the whole experiment, not per method")
         spec = dict(spec)
-        for key, allowed, store in (("seeds", seeds, method_seeds), ("train_sizes", raw.get("train_sizes"), method_sizes)):
+        for key, allowed, store in (("seeds", experiment.seeds, experiment.method_seeds),
+                                    ("train_sizes", experiment.train_sizes, experiment.method_sizes)):
             if key in spec:
                 subset = spec.pop(key)
-                if allowed is None or not isinstance(subset, list) or not subset or not set(map(str, subset)) <= set(map(str, allowed)):
+                if (allowed is None or not isinstance(subset, list) or not subset
+                        or not set(map(str, subset)) <= set(map(str, allowed))):
                     raise ConfigError(f"{where}: {key!r} must be a non-empty subset of the experiment's {key} "
                                       f"{allowed!r}, got {subset!r}")
                 store[str(name)] = subset
-        configs[str(name)] = parse_config({**shared, **spec}, where)
-    reference = raw.get("reference")
-    if reference is not None and reference not in configs:
-        raise ConfigError(f"{source}: reference {reference!r} is not a method{_suggest(str(reference), configs)}; "
-                          f"methods: {', '.join(configs)}")
-    data_seed = raw.get("data_seed", 42)
-    if not isinstance(data_seed, int) or isinstance(data_seed, bool):
-        raise ConfigError(f"{source}: 'data_seed' must be an integer, got {data_seed!r}")
-    train_sizes = raw.get("train_sizes")
-    if train_sizes is not None:
-        if (not isinstance(train_sizes, list) or not train_sizes or len(set(map(str, train_sizes))) != len(train_sizes)
-                or not all(s == ALL or (isinstance(s, int) and not isinstance(s, bool) and s > 0) for s in train_sizes)):
-            raise ConfigError(f"{source}: 'train_sizes' must be a non-empty list of distinct positive integers "
-                              f"or 'all', got {train_sizes!r}")
-        if raw.get("train_size") is not None:
-            raise ConfigError(f"{source}: give 'train_sizes' (a learning curve) or 'train_size' (one slice), not both")
-    return Experiment(
-        name=str(raw.get("name") or Path(source).stem), data=raw["data"], methods=configs, seeds=list(seeds),
-        output_dir=str(raw.get("output_dir") or f"runs/{Path(source).stem}"), reference=reference or next(iter(configs)),
-        train_size=raw.get("train_size"), validation_size=raw.get("validation_size"), test_size=raw.get("test_size"),
-        data_seed=data_seed, train_sizes=train_sizes, method_seeds=method_seeds, method_sizes=method_sizes,
-    )
+        experiment.configs[str(name)] = parse_config({**shared, **spec}, where)
+    if experiment.reference is not None and experiment.reference not in experiment.configs:
+        raise ConfigError(f"{source}: reference {experiment.reference!r} is not a method"
+                          f"{suggest(str(experiment.reference), experiment.configs)}; methods: "
+                          f"{', '.join(experiment.configs)}")
+    experiment.name = str(experiment.name or Path(source).stem)
+    experiment.output_dir = str(experiment.output_dir or f"runs/{Path(source).stem}")
+    experiment.reference = experiment.reference or next(iter(experiment.configs))
+    return experiment
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -289,7 +275,7 @@ def run_experiment(experiment: Experiment) -> dict:
         (run_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2))
         fit_and_evaluate(run.config, slices[run.size])
 
-    order = {m: i for i, m in enumerate(experiment.methods)}
+    order = {m: i for i, m in enumerate(experiment.configs)}
     position = {size: i for i, size in enumerate(experiment.sizes())}
     runs = sorted(runs, key=lambda r: (order[r.method], position[r.size], -1 if r.seed is None else r.seed))
     loaded = [(run, load_run(run.config.output_dir)) for run in runs]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from causalclf.config import RunConfig
 from causalclf.resources import PeakMemory
-from causalclf.training import TrainingConfig
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def _fit_and_evaluate(config: RunConfig, clf, train, val, test, out: Path, name:
             raise ValueError("calibrate: true needs a validation split to fit the temperature on")
         calibration = clf.calibrate(val.texts, val.labels)
     clf.save_pretrained(out / MODEL_DIR)
-    seed = TrainingConfig.coerce(clf.training).seed if hasattr(clf, "training") else None
+    seed = clf._training_config().seed if hasattr(clf, "_training_config") else None
     info = {"calibration": calibration, "model": clf.get_params().get("model"), "dataset": _data_name(config.data),
             "train_seconds": train_seconds, "n_train": len(train), "seed": seed}
     if getattr(clf, "layer_scores_", None):  # layer: best; which block won, and each block's validation F1
@@ -115,21 +114,20 @@ def _distill(config: RunConfig, teacher, train, val, test, out: Path) -> dict:
     from causalclf.methods.distill import distill
     from causalclf.methods.encoder import EncoderClassifier
 
-    spec = dict(config.distill)
+    spec = config.distill
     unlabeled = None
-    if spec.get("unlabeled"):
+    if spec.unlabeled:
         from causalclf.data import read_texts
 
-        unlabeled, _ = read_texts(spec["unlabeled"])
-    result = distill(teacher, EncoderClassifier(**(spec.get("student") or {})), texts=train.texts,
-                     labels=train.labels, unlabeled_texts=unlabeled,
+        unlabeled, _ = read_texts(spec.unlabeled)
+    student = EncoderClassifier(**spec.student)
+    result = distill(teacher, student, texts=train.texts, labels=train.labels, unlabeled_texts=unlabeled,
                      validation=None if val is None else (val.texts, val.labels),
-                     test=(test.texts, test.labels), temperature=spec.get("temperature", 2.0),
-                     alpha=spec.get("alpha", 0.5))
-    student_dir = Path(spec.get("output_dir") or out / "student")
+                     test=(test.texts, test.labels), temperature=spec.temperature, alpha=spec.alpha)
+    student_dir = Path(spec.output_dir or out / "student")
     result.student.save_pretrained(student_dir / MODEL_DIR)
     evaluate(result.student, test.texts, test.labels, student_dir, f"{config.name or out.name}-student",
-             {"model": (spec.get("student") or {}).get("model", "minilm-l6"), "teacher": str(out / MODEL_DIR)})
+             {"model": student.model, "teacher": str(out / MODEL_DIR)})
     print(f"distilled student keeps {result.f1_fraction:.1%} of the teacher's macro-F1 "
           f"at {result.speedup:.1f}x its throughput")
     return {"student_dir": str(student_dir), **result.to_dict()}

@@ -19,7 +19,7 @@ VALIDATION_SIZE = 100
 
 EMBEDDING_HEAD = dict(
     model="smollm2-135m",
-    lora={"r": 8, "alpha": 16, "dropout": 0.05},
+    lora={"r": 8, "lora_alpha": 16, "lora_dropout": 0.05},
     pooling="last",
     # The title and first sentence carry the topic; at 64 tokens and batch 4, two epochs are
     # 200 updates in minutes on 2 CPU cores. (One epoch of 50 updates at 128 tokens, batch 8,

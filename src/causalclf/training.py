@@ -24,79 +24,9 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from causalclf.config import TrainingConfig
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingConfig:
-    """Optimisation settings shared by every trainable method."""
-
-    epochs: float = 3.0
-    """Passes over the training set (fractions allowed)."""
-    batch_size: int = 8
-    """Examples per device step."""
-    gradient_accumulation_steps: int = 1
-    """Steps whose gradients are summed before each optimizer update."""
-    learning_rate: float = 2e-4
-    """Peak learning rate (AdamW), reached after warm-up."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    warmup_ratio: float = 0.06
-    """Share of the updates spent warming the learning rate up from 0."""
-    scheduler: str = "linear"
-    """Learning-rate schedule after warm-up (any transformers scheduler name)."""
-    max_steps: int = -1
-    """Stop after this many updates (overrides `epochs` when > 0)."""
-    min_steps: int = 0
-    """Train for at least this many updates: on a small training set `epochs` is raised until it
-    holds (a few dozen updates leave a head or an adapter barely trained, whatever the epochs)."""
-    eval_steps: int | None = None
-    """Evaluate on validation every this many updates; None evaluates once per epoch."""
-    early_stopping_patience: int | None = 2
-    """Stop after this many evaluations without improvement; None never stops early."""
-    seed: int = 42
-    """Seed for weight initialisation, shuffling and dropout."""
-    logging_steps: int = 10
-    """Log the training loss every this many updates."""
-    group_by_length: bool = True
-    """Batch texts of similar length together (less padding, faster on CPU)."""
-    progress_bar: bool = True
-    """Show a tqdm progress bar."""
-    max_restarts: int = 1
-    """Rebuild and retrain with a new seed (seed + 1000 per restart) at most this many times
-    when a run collapses: its best validation macro-F1 is within `COLLAPSE_MARGIN` of the
-    best constant prediction. Needs validation data; 0 turns it off."""
-
-    def to_training_arguments(self, output_dir: str, n_rows: int, bf16: bool = False):
-        """These settings as transformers' `TrainingArguments` (no checkpoints, no evaluation strategy:
-        `BestOnValidation` does both) for `n_rows` training rows."""
-        from transformers import TrainingArguments
-
-        return TrainingArguments(
-            output_dir=output_dir, num_train_epochs=_epochs(self, n_rows), max_steps=self.max_steps,
-            per_device_train_batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
-            learning_rate=self.learning_rate, weight_decay=self.weight_decay, warmup_steps=self.warmup_ratio,
-            lr_scheduler_type=self.scheduler, logging_steps=self.logging_steps, seed=self.seed,
-            save_strategy="no", eval_strategy="no", report_to=[], disable_tqdm=not self.progress_bar,
-            remove_unused_columns=False,
-            train_sampling_strategy="group_by_length" if self.group_by_length else "random",
-            dataloader_pin_memory=torch.cuda.is_available(), bf16=bf16,
-        )
-
-    @classmethod
-    def coerce(cls, value: "TrainingConfig | dict | None") -> "TrainingConfig":
-        if value is None:
-            return cls()
-        if isinstance(value, TrainingConfig):
-            return value
-        if isinstance(value, dict):
-            unknown = set(value) - set(cls.__dataclass_fields__)
-            if unknown:
-                raise ValueError(
-                    f"unknown training keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
-                )
-            return cls(**value)
-        raise TypeError(f"training must be a TrainingConfig, a dict or None, not {type(value).__name__}")
 
 
 @dataclass
@@ -207,14 +137,6 @@ def train(
         train_seconds=seconds,
         history=trainer.state.log_history + ([] if callback is None else callback.history),
     )
-
-
-def _epochs(config: TrainingConfig, n_rows: int) -> float:
-    """`config.epochs`, raised so that at least `config.min_steps` updates happen."""
-    per_epoch = math.ceil(n_rows / config.batch_size) // max(config.gradient_accumulation_steps, 1)
-    if config.min_steps <= 0 or per_epoch == 0:
-        return config.epochs
-    return max(config.epochs, config.min_steps / per_epoch)
 
 
 COLLAPSE_MARGIN = 0.02

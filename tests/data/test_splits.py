@@ -87,7 +87,7 @@ def test_label_space_is_shared_and_built_from_all_splits(tmp_path):
 
 def test_validation_is_carved_from_train_when_only_train_and_test_are_given(tmp_path):
     path = _single(tmp_path)
-    ds = load_dataset({"train": str(path), "test": str(path)})
+    ds = load_dataset({"train": str(path), "test": str(path), "drop_duplicates": False})
     assert [len(ds[s]) for s in ds] == [889, 111, 1000]  # 0.1 / (0.8 + 0.1) of train
     assert not set(ds["train"].ids) & set(ds["validation"].ids)
 

@@ -5,9 +5,10 @@ import copy
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 import torch
 
-from causalclf import EmbeddingHeadClassifier, LoraSpec
+from causalclf import EmbeddingHeadClassifier
 from tests.toy import toy_multi_label, toy_single_label
 
 FAST = dict(epochs=12, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000,
@@ -49,7 +50,7 @@ def test_mean_and_max_pooling_ignore_padding(tiny_llama):
 def fitted_single(tiny_llama):
     texts, labels = toy_single_label(12)
     val = toy_single_label(4, seed=1)
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=4), training=FAST, batch_size=4)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 4}, training=FAST, batch_size=4)
     return clf.fit(texts, labels, validation=val), val
 
 
@@ -112,7 +113,7 @@ def test_logits_equal_auto_model_for_sequence_classification(fitted_single):
 def test_multi_label_learns_with_tuned_thresholds(tiny_llama):
     texts, labels = toy_multi_label(120)
     val = toy_multi_label(30, seed=2)
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=8), training=FAST, batch_size=8)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 8}, training=FAST, batch_size=8)
     clf.fit(texts, labels, validation=val)
     assert clf.multi_label and clf.thresholds_.shape == (3,)
     assert not np.allclose(clf.thresholds_, 0.5)  # tuned on validation
@@ -142,7 +143,7 @@ def test_frozen_backbone_trains_head_on_features_computed_once(tiny_llama, monke
 
 def test_gradient_checkpointing_still_trains_adapters(tiny_llama):
     texts, labels = toy_single_label(4)
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=4), gradient_checkpointing=True,
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 4}, gradient_checkpointing=True,
                                   training=dict(FAST, epochs=3))  # the zero-init head passes no grad at step 1
     clf.fit(texts, labels)
     lora_b = [p for n, p in clf.model_.named_parameters() if "lora_B" in n]
@@ -161,7 +162,7 @@ def test_class_weight_balanced_weights_the_loss(tiny_llama):
 
 def test_unfitted_and_bad_input_errors(tiny_llama):
     clf = EmbeddingHeadClassifier(model=tiny_llama)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         clf.predict(["x"])
     with pytest.raises(ValueError, match="empty"):
         clf.embed(["fine", "  "])
@@ -183,7 +184,7 @@ def test_a_lower_layer_reads_that_block_through_the_final_norm_and_cuts_the_rest
     from transformers import AutoModel, AutoTokenizer
 
     texts, labels = toy_single_label(6)
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=LoraSpec(r=2), layer=1, training=dict(FAST, epochs=2))
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 2}, layer=1, training=dict(FAST, epochs=2))
     clf.fit(texts, labels)
     assert clf.layer_ == 1 and len(clf.model_.backbone.base_model.model.layers) == 1
 

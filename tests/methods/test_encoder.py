@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 import torch
 
-from causalclf import EncoderClassifier, LoraSpec, TfidfClassifier, distill
+from causalclf import EncoderClassifier, TfidfClassifier, distill
 from causalclf.methods import load_classifier
 from causalclf.methods.encoder import FULL_FINETUNE_LEARNING_RATE
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
@@ -54,7 +55,7 @@ def test_multi_label_trains_with_bce_on_float_targets(tiny_bert):
     assert _accuracy(clf.predict(test_texts), test_labels) >= 0.8
 
 
-@pytest.mark.parametrize("lora", [None, {"r": 4, "alpha": 8}], ids=["full", "lora"])
+@pytest.mark.parametrize("lora", [None, {"r": 4, "lora_alpha": 8}], ids=["full", "lora"])
 @pytest.mark.parametrize("task", [toy_single_label, toy_multi_label])
 def test_save_load_round_trip(tmp_path, tiny_bert, lora, task):
     texts, labels = task()
@@ -75,7 +76,7 @@ def test_trainable_parameters_are_counted_from_the_model(tiny_bert):
     assert full.trainable_parameters == sum(p.numel() for p in full.model_.parameters() if p.requires_grad)
     assert full.trainable_parameters == sum(p.numel() for p in full.model_.parameters())
 
-    lora = EncoderClassifier(model=tiny_bert, lora=LoraSpec(r=2), training=fast_training(epochs=1)).fit(texts, labels)
+    lora = EncoderClassifier(model=tiny_bert, lora={"r": 2}, training=fast_training(epochs=1)).fit(texts, labels)
     trainable = {n: p.numel() for n, p in lora.model_.named_parameters() if p.requires_grad}
     assert lora.trainable_parameters == sum(trainable.values()) < full.trainable_parameters
     assert any("lora_" in n for n in trainable) and any("classifier" in n for n in trainable)
@@ -89,7 +90,7 @@ def test_training_defaults_depend_on_lora():
 
 
 def test_predicting_before_fit_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         EncoderClassifier().predict_proba(["text"])
 
 
@@ -112,7 +113,7 @@ def _dynamic_int8_linears(model: torch.nn.Module) -> int:
     return sum(isinstance(m, DynamicInt8Linear) for m in model.modules())
 
 
-@pytest.mark.parametrize("lora", [None, {"r": 4, "alpha": 8}], ids=["full", "lora"])
+@pytest.mark.parametrize("lora", [None, {"r": 4, "lora_alpha": 8}], ids=["full", "lora"])
 def test_int8_inference_predicts_like_full_precision_and_leaves_the_weights_alone(tmp_path, tiny_bert, lora):
     texts, labels = toy_single_label(n_per_class=20)
     test_texts, test_labels = toy_single_label(n_per_class=10, seed=1)

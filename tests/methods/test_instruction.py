@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 import torch
 from sklearn.metrics import f1_score
 
@@ -35,7 +36,7 @@ def learnable_llama(tiny_llama, tmp_path_factory):
 
 
 def make(model, **kw):
-    params = dict(lora={"r": 8, "alpha": 16, "dropout": 0.0}, max_length=32, prompt_template="{text}",
+    params = dict(lora={"r": 8, "lora_alpha": 16, "lora_dropout": 0.0}, max_length=32, prompt_template="{text}",
                   training={"epochs": 30, "learning_rate": 5e-3, "scheduler": "constant", "batch_size": 8,
                             "progress_bar": False, "early_stopping_patience": None})
     return InstructionClassifier(model, **{**params, **kw})
@@ -146,7 +147,7 @@ def test_bad_parameters(tiny_llama):
         InstructionClassifier(tiny_llama, invalid_policy="random").fit(texts, labels)
     with pytest.raises(ValueError, match="LoRA"):
         InstructionClassifier(tiny_llama, lora=None).fit(texts, labels)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         InstructionClassifier(tiny_llama).predict_proba(texts)
 
 

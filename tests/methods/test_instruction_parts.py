@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from causalclf.backbones import (
-    BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
+    BackboneOptions, count_trainable, lora_config, load_model, load_tokenizer, prepare_for_training,
 )
 from causalclf.data.labels import LabelSpace
 from causalclf.methods import instruction
@@ -252,7 +252,7 @@ def test_lora_budget_counts_exactly_what_peft_trains(tiny_llama, auto_class, tar
     per_rank = lora_parameters(model, 1, targets)
     r = lora_rank_for_budget(model, 5_000, targets)
     assert abs(r * per_rank - 5_000) <= per_rank / 2  # the nearest rank
-    adapted = prepare_for_training(model, LoraSpec(r=r, target_modules=targets), BackboneOptions())
+    adapted = prepare_for_training(model, lora_config({"r": r, "target_modules": targets}), BackboneOptions())
     assert count_trainable(adapted) == r * per_rank
 
 

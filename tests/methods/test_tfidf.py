@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from causalclf import TfidfClassifier
 from causalclf.evaluation.thresholds import tune_thresholds
@@ -103,7 +104,7 @@ def test_version_mismatch_warns(tmp_path):
 
 
 def test_errors_are_clear():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         TfidfClassifier().predict(["x"])
     with pytest.raises(ValueError, match="at least two classes"):
         TfidfClassifier().fit(["a b", "c d"], ["x", "x"])

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from causalclf.data.report import DataError, OnError
 
-FORMATS = ("auto", "csv", "tsv", "jsonl", "json", "parquet", "folder", "hf_disk", "txt", "reuters")
+Format = Literal["auto", "csv", "tsv", "jsonl", "json", "parquet", "folder", "hf_disk", "txt", "reuters"]
+FORMATS = typing.get_args(Format)
 SPLIT_NAMES = ("train", "validation", "test")
 
 
@@ -23,56 +25,27 @@ class DataConfig:
     Give exactly one of `name`, `path`, or `train` (with `validation` / `test`).
     """
 
-    name: str | None = None
-    """A named dataset: "bbc-news" (bundled), or "ag_news" / "uspto" (from the shared data `root`)."""
-    root: str | None = None
-    """Folder of the shared datasets for `name`; defaults to $CAUSALCLF_SHARED_DATA, else <repo>/../shared/data."""
-    path: str | None = None
-    """One file or folder holding all the data; it is split by `split`."""
-    train: str | None = None
-    """Pre-split data: the training file. Its split is kept."""
-    validation: str | None = None
-    """Pre-split data: the validation file. Carved out of `train` when absent but `test` is given."""
-    test: str | None = None
-    """Pre-split data: the test file."""
-    format: str = "auto"
-    """One of csv, tsv, jsonl, json (JSON lines or a JSON array), parquet, folder (one subfolder
-    per class, one file per document), hf_disk (`datasets.save_to_disk` output), or auto (from the
-    file extension; a folder is hf_disk when it holds a saved dataset, else folder), or reuters
-    (Reuters-21578 SGML: a folder of reut2-*.sgm files or one file, read as latin-1 with the ModApte
-    split; fields title, body, text, topics, places, newid)."""
-    text: str | None = None
-    """The text column ("text" when unset), or a template over several, e.g. "{title}\\n{abstract}"."""
-    label: str | None = None
-    """The label column ("label" when unset)."""
-    label_delimiter: str | None = None
-    """Splits a string label into several, e.g. "," turns "G,B" into ["B", "G"] (multi-label)."""
-    multi_label: bool | Literal["auto"] = "auto"
-    """auto: multi-label when a delimiter is set or any label is a list (JSON/Python list values)."""
-    label_map: dict[str, str] | None = None
-    """Renames raw label values, e.g. {"1": "World"}; a value missing from it is a bad row."""
-    columns: list[str] | None = None
-    """Column names for a CSV/TSV file without a header row (its first line is then data)."""
-    split: dict[str, float] = field(default_factory=_default_split)
-    """Fractions of the data for train / validation / test (a 0 leaves that split out)."""
-    seed: int = 42
-    """Seed of the split and of `limit`'s sample."""
-    on_error: OnError = "raise"
-    """"raise": the first bad row stops the load with its file, row and column. "skip": bad rows
-    are left out, counted and listed in the report, and a warning says how many."""
-    drop_duplicates: bool | None = None
-    """Drop rows whose text exactly repeats an earlier row's (before splitting, across given splits).
-    Unset: the named dataset's choice (True for bbc-news), else False."""
-    top_k: int | None = None
-    """Multi-label: keep only the k labels most frequent in the training data; items left with none
-    of them are dropped. The report names the labels dropped and counts the items."""
-    limit: int | None = None
-    """Keep at most this many rows: a seeded stratified sample, per given split for pre-split data."""
-    encoding: str = "utf-8"
-    """Encoding of text files (a UTF-8 byte-order mark is ignored)."""
-    fallback_encoding: str | None = None
-    """Decode fields that are invalid in `encoding` with this one instead (e.g. "latin-1"), and
-    list them in the report; unset, such bytes make a bad row."""
+    name: str | None = field(default=None, metadata={"help": 'A named dataset: "bbc-news" (bundled), or "ag_news" / "uspto" (from the shared data `root`).'})
+    root: str | None = field(default=None, metadata={"help": 'Folder of the shared datasets for `name`; defaults to $CAUSALCLF_SHARED_DATA, else <repo>/../shared/data.'})
+    path: str | None = field(default=None, metadata={"help": 'One file or folder holding all the data; it is split by `split`.'})
+    train: str | None = field(default=None, metadata={"help": 'Pre-split data: the training file. Its split is kept.'})
+    validation: str | None = field(default=None, metadata={"help": 'Pre-split data: the validation file. Carved out of `train` when absent but `test` is given.'})
+    test: str | None = field(default=None, metadata={"help": 'Pre-split data: the test file.'})
+    format: Format = field(default="auto", metadata={"help": 'One of csv, tsv, jsonl, json (JSON lines or a JSON array), parquet, folder (one subfolder per class, one file per document), hf_disk (`datasets.save_to_disk` output), or auto (from the file extension; a folder is hf_disk when it holds a saved dataset, else folder), or reuters (Reuters-21578 SGML: a folder of reut2-*.sgm files or one file, read as latin-1 with the ModApte split; fields title, body, text, topics, places, newid).'})
+    text: str | None = field(default=None, metadata={"help": 'The text column ("text" when unset), or a template over several, e.g. "{title}\\n{abstract}".'})
+    label: str | None = field(default=None, metadata={"help": 'The label column ("label" when unset).'})
+    label_delimiter: str | None = field(default=None, metadata={"help": 'Splits a string label into several, e.g. "," turns "G,B" into ["B", "G"] (multi-label).'})
+    multi_label: bool | Literal["auto"] = field(default="auto", metadata={"help": 'auto: multi-label when a delimiter is set or any label is a list (JSON/Python list values).'})
+    label_map: dict[str, str] | None = field(default=None, metadata={"help": 'Renames raw label values, e.g. {"1": "World"}; a value missing from it is a bad row.'})
+    columns: list[str] | None = field(default=None, metadata={"help": 'Column names for a CSV/TSV file without a header row (its first line is then data).'})
+    split: dict[str, float] = field(default_factory=_default_split, metadata={"help": 'Fractions of the data for train / validation / test (a 0 leaves that split out).'})
+    seed: int = field(default=42, metadata={"help": "Seed of the split and of `limit`'s sample."})
+    on_error: OnError = field(default="raise", metadata={"help": '"raise": the first bad row stops the load with its file, row and column. "skip": bad rows are left out, counted and listed in the report, and a warning says how many.'})
+    drop_duplicates: bool = field(default=True, metadata={"help": "Drop rows whose text exactly repeats an earlier row's (before splitting, across given splits; the count is reported). With false, repeated texts are kept but always land in the same split, so a test text is never also a training text."})
+    top_k: int | None = field(default=None, metadata={"help": 'Multi-label: keep only the k labels most frequent in the training data; items left with none of them are dropped. The report names the labels dropped and counts the items.'})
+    limit: int | None = field(default=None, metadata={"help": 'Keep at most this many rows: a seeded stratified sample, per given split for pre-split data.'})
+    encoding: str = field(default="utf-8", metadata={"help": 'Encoding of text files (a UTF-8 byte-order mark is ignored).'})
+    fallback_encoding: str | None = field(default=None, metadata={"help": 'Decode fields that are invalid in `encoding` with this one instead (e.g. "latin-1"), and list them in the report; unset, such bytes make a bad row.'})
 
     def __post_init__(self) -> None:
         given = [k for k in ("name", "path", "train") if getattr(self, k)]

@@ -1,6 +1,9 @@
 """The `Classifier` interface every method implements (scikit-learn manners, HF persistence).
 
-A method supplies raw scores (`_logits`); this base class turns them into probabilities
+A method is a dataclass whose fields are its parameters (type, default and help, which the
+config validator and `causalclf explain` read), stored untouched by ``__init__`` as
+scikit-learn expects, so `get_params`, `set_params` (nested: ``training__seed``) and `clone`
+work. It supplies raw scores (`_logits`); this base class turns them into probabilities
 (softmax for single-label, per-class sigmoid for multi-label, optionally temperature
 scaled), decisions (argmax, or per-class thresholds tuned on validation), and one
 save/load format: a directory with ``causalclf.json`` plus whatever the method adds.
@@ -9,18 +12,25 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from scipy.special import expit, softmax
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 
 from causalclf.data.labels import LabelSpace
+from causalclf.errors import UserError
 
 CONFIG_NAME = "causalclf.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: parameters are the dataclass fields of the method (LoRA as peft.LoraConfig keys)."""
+
+
+class ModelDirError(UserError, ValueError):
+    """A folder that is not a readable causalclf model."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -50,15 +60,29 @@ class Predictions:
     """The raw scores `proba` came from, before any fitted temperature."""
 
 
-class Classifier(BaseEstimator, ABC):
+def _nested(value: Any) -> dict | None:
+    """The sub-parameters of a parameter that has them: a dict, or a dataclass (e.g. TrainingConfig)."""
+    if isinstance(value, dict):
+        return value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    return None
+
+
+@dataclass(repr=False, eq=False)
+class Classifier(ClassifierMixin, BaseEstimator, ABC):
     """Common behaviour of all causalclf classifiers.
 
     Fitted attributes (trailing underscore, as in scikit-learn): ``label_space_``,
-    ``labels_`` (column order of `predict_proba`), ``thresholds_`` (multi-label decision
-    thresholds, one per class) and ``temperature_`` (None, a scalar, or one per class).
+    ``labels_`` and ``classes_`` (column order of `predict_proba`), ``thresholds_``
+    (multi-label decision thresholds, one per class) and ``temperature_`` (None, a scalar,
+    or one per class), plus each method's own (`fitted_attributes`).
     """
 
-    method_name: str = ""  # registry key written to causalclf.json
+    method_name: ClassVar[str] = ""
+    """Registry key written to causalclf.json."""
+    fitted_attributes: ClassVar[tuple[str, ...]] = ()
+    """Attributes that `fit` (or loading) sets besides the label space: their presence means fitted."""
 
     # ----------------------------------------------------------------- to implement
     @abstractmethod
@@ -80,6 +104,49 @@ class Classifier(BaseEstimator, ABC):
     def _load_weights(self, path: Path) -> None:
         """Inverse of `_save_weights`, called on an instance built from the saved params."""
 
+    # ----------------------------------------------------------------- scikit-learn manners
+    def __sklearn_is_fitted__(self) -> bool:
+        return all(hasattr(self, name) for name in ("label_space_", *self.fitted_attributes))
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self)
+
+    def _check_params(self) -> None:
+        """Every parameter has its declared type, choice and range (as a YAML config would be checked)."""
+        from causalclf.config import check_instance
+
+        check_instance(self)
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Parameters; with `deep`, also each nested key as ``name__key`` (``training__seed``)."""
+        params = super().get_params(deep=False)
+        if deep:
+            for name, value in list(params.items()):
+                params.update({f"{name}__{key}": v for key, v in (_nested(value) or {}).items()})
+        return params
+
+    def set_params(self, **params) -> "Classifier":
+        """Set parameters; ``training__seed=3`` replaces `training` by a copy with that key set."""
+        nested = {k: v for k, v in params.items() if "__" in k}
+        super().set_params(**{k: v for k, v in params.items() if k not in nested})
+        for key, value in nested.items():
+            name, sub = key.split("__", 1)
+            if name not in self.get_params(deep=False):
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}")
+            setattr(self, name, {**(_nested(getattr(self, name)) or {}), sub: value})
+        return self
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.labels_, dtype=object)
+
+    def score(self, texts: Sequence[str], labels: Sequence, sample_weight=None) -> float:
+        """Accuracy (exact match of the label set for multi-label); a label never seen in training is wrong."""
+        from causalclf.evaluation.metrics import correct_per_item
+
+        right = correct_per_item(list(labels), self.predict(texts), self.label_space_)
+        return float(np.average(right, weights=sample_weight))
+
     # ----------------------------------------------------------------- shared logic
     @property
     def labels_(self) -> list[str]:
@@ -90,7 +157,8 @@ class Classifier(BaseEstimator, ABC):
         return self.label_space_.multi_label
 
     def _init_labels(self, labels: Sequence, label_space: LabelSpace | None = None) -> np.ndarray:
-        """Set ``label_space_`` from training labels and return their encoding."""
+        """Check the parameters, set ``label_space_`` from training labels and return their encoding."""
+        self._check_params()
         if len(labels) == 0:
             raise ValueError("cannot fit on an empty training set")
         self.label_space_ = label_space or LabelSpace.from_labels(labels)
@@ -99,6 +167,7 @@ class Classifier(BaseEstimator, ABC):
         return self.label_space_.encode(labels)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
         return np.asarray(self._logits(list(texts)), dtype=np.float64)
 
     def proba_from_logits(self, logits: np.ndarray) -> np.ndarray:
@@ -204,8 +273,20 @@ class Classifier(BaseEstimator, ABC):
 def read_config(path: Path) -> dict:
     config_file = Path(path) / CONFIG_NAME
     if not config_file.is_file():
-        raise FileNotFoundError(f"{path} is not a causalclf model directory (no {CONFIG_NAME})")
-    config = json.loads(config_file.read_text())
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{config_file} was written by a newer causalclf (format {config['format_version']})")
+        raise ModelDirError(f"{path} is not a causalclf model folder (it has no {CONFIG_NAME}); "
+                            "give the model folder that `causalclf train` wrote (<output_dir>/model)")
+    try:
+        config = json.loads(config_file.read_text())
+        version, method = config.get("format_version", 0), config["method"]
+        config["params"], config["label_space"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise ModelDirError(f"{config_file} is damaged ({type(e).__name__}: {e}); save or train the model again") from None
+    if version != FORMAT_VERSION:
+        newer = version > FORMAT_VERSION
+        raise ModelDirError(f"{config_file} is in format {version}, this causalclf reads format {FORMAT_VERSION}: "
+                            + ("upgrade causalclf" if newer else "train the model again with this version"))
+    from causalclf.methods import method_names
+
+    if method not in method_names():
+        raise ModelDirError(f"{config_file} names an unknown method {method!r}")
     return config

@@ -23,7 +23,7 @@ from scipy.special import expit, logit, softmax
 from torch import nn
 from torch.nn import functional as F
 
-from causalclf.backbones import load_tokenizer
+from causalclf.config import DistillConfig
 from causalclf.methods.base import Classifier
 from causalclf.methods.encoder import EncoderClassifier
 from causalclf.training import TrainResult
@@ -142,8 +142,8 @@ def _macro_f1(clf: Classifier, proba: np.ndarray, labels: Sequence) -> float:
 
 def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, texts: Sequence[str],
             labels: Sequence | None = None, unlabeled_texts: Sequence[str] | None = None,
-            validation: tuple | None = None, test: tuple | None = None, temperature: float = 2.0,
-            alpha: float = 0.5) -> DistillResult:
+            validation: tuple | None = None, test: tuple | None = None,
+            temperature: float = DistillConfig.temperature, alpha: float = DistillConfig.alpha) -> DistillResult:
     """Fit `student` to imitate the fitted `teacher`, and measure what is kept and gained.
 
     Args:
@@ -183,7 +183,7 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
     targets = soft_targets(teacher, all_texts, temperature).astype(np.float32)
     # The student's label space is the teacher's, whatever subset of labels `labels` shows.
     student._init_labels(labels if labels is not None else teacher.decide(targets), label_space=space)
-    student.tokenizer_ = load_tokenizer(student.model)
+    student._load_tokenizer()
     student.model_ = student.new_model()  # loaded once: it is also the first training attempt
     untrained_proba = student.predict_proba(eval_texts)
 

@@ -8,69 +8,52 @@ through the same loop and best-on-validation selection as every other method.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
-from causalclf.backbones import (
-    BackboneOptions, LoraSpec, count_trainable, int8_for_cpu_inference, load_model, load_tokenizer,
-    prepare_for_training,
-)
-from causalclf.methods.base import Classifier
-from causalclf.methods.batching import Rows, batched, collate, encode_texts
+from causalclf.backbones import BackboneOptions, int8_for_cpu_inference, load_model, prepare_for_training
+from causalclf.config import TrainingConfig, lora_mapping, model_reference, positive
+from causalclf.methods.batching import Rows, batched
+from causalclf.methods.transformer import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import validation_f1
-from causalclf.training import TrainingConfig, constant_prediction_f1, train_with_restarts
-
-MODEL_DIR = "model"
-ADAPTER_DIR = "adapter"
-TOKENIZER_DIR = "tokenizer"
+from causalclf.training import train_with_restarts
 
 FULL_FINETUNE_LEARNING_RATE = 5e-5
 """Default peak learning rate when every weight trains: TrainingConfig's 2e-4 suits
 adapters and heads but makes a fully fine-tuned encoder forget its pretraining."""
 
 
-class EncoderClassifier(Classifier):
+@dataclass(repr=False, eq=False)
+class EncoderClassifier(TransformerClassifier):
     """A BERT-style encoder fine-tuned for classification (the encoder baseline).
 
-    Parameters
-    ----------
-    model: registry name (``"minilm-l6"``, the bundled all-MiniLM-L6-v2), local folder or
-        hub id of an encoder with a sequence-classification head class.
-    lora: None fine-tunes every weight; a `LoraSpec` (or dict) trains adapters plus the
-        classification head only.
-    max_length: tokens kept per text (the beginning is kept).
-    dtype, device: "auto" picks fp32 for full fine-tuning; with LoRA, bf16 on CUDA and fp32 on CPU.
-    gradient_checkpointing: trade compute for memory while training.
-    training: `TrainingConfig` (or dict). Given as a dict or left None, the learning rate
-        defaults to 5e-5 for full fine-tuning (TrainingConfig's own default with LoRA).
-    batch_size: texts per forward pass at inference.
-    threshold_average: "macro" or "micro" F1 for tuning multi-label thresholds.
-    int8_inference: predict with an int8 copy of the model (dynamic quantization of its
-        Linear layers, CPU only), about 2x faster on CPU; training and the saved weights
-        stay in full precision, so it can be switched with `set_params` at any time. Made
-        for the distilled student served on a laptop.
+    Parameters are the fields below and those of `TransformerClassifier`; `causalclf explain
+    encoder` lists them all. `training` given as a mapping or left null gets a learning rate
+    of 5e-5 for full fine-tuning (TrainingConfig's own 2e-4 with LoRA). Fitted: ``model_``,
+    ``train_result_``.
     """
 
-    method_name = "encoder"
+    method_name: ClassVar[str] = "encoder"
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("model_",)
 
-    def __init__(self, model: str = "minilm-l6", lora: LoraSpec | dict | None = None, max_length: int = 256,
-                 dtype: str = "auto", device: str = "auto", gradient_checkpointing: bool = False,
-                 training: TrainingConfig | dict | None = None, batch_size: int = 32,
-                 threshold_average: str = "macro", int8_inference: bool = False):
-        self.model = model
-        self.lora = lora
-        self.max_length = max_length
-        self.dtype = dtype
-        self.device = device
-        self.gradient_checkpointing = gradient_checkpointing
-        self.training = training
-        self.batch_size = batch_size
-        self.threshold_average = threshold_average
-        self.int8_inference = int8_inference
+    model: str = field(default="minilm-l6", metadata={
+        "help": "The encoder: a registry name (minilm-l6, the bundled all-MiniLM-L6-v2), a local folder or a hub "
+                "id in the local cache, of a model with a sequence-classification head class.",
+        "check": model_reference("encoder")})
+    lora: dict | None = field(default=None, metadata={
+        "help": "null fine-tunes every weight; peft.LoraConfig keys train adapters plus the new head only.",
+        "check": lora_mapping})
+    max_length: int = field(default=256, metadata={"help": "Tokens kept per text (the beginning is kept).",
+                                                  "check": positive})
+    batch_size: int = field(default=32, metadata={"help": "Texts per forward pass at inference.", "check": positive})
+    int8_inference: bool = field(default=False, metadata={
+        "help": "Predict with an int8 copy of the model (dynamic quantization of its Linear layers, CPU only), "
+                "about 2x faster on CPU; training and the saved weights stay in full precision. Made for the "
+                "distilled student served on a laptop."})
 
     # ------------------------------------------------------------------ model
     def _training_config(self) -> TrainingConfig:
@@ -83,8 +66,9 @@ class EncoderClassifier(Classifier):
         # Fully fine-tuned weights stay fp32 under "auto": in bf16, AdamW's small updates
         # to large weights round away. With LoRA the frozen base may be bf16 (PEFT keeps the
         # adapters themselves in fp32).
-        dtype = "float32" if self.dtype == "auto" and self.lora is None else self.dtype
-        return BackboneOptions(dtype=dtype, device=self.device, gradient_checkpointing=self.gradient_checkpointing)
+        options = super()._options()
+        options.dtype = "float32" if self.dtype == "auto" and self.lora is None else self.dtype
+        return options
 
     def _load(self, source: str) -> nn.Module:
         """A sequence-classification model shaped for ``label_space_`` (``tokenizer_`` is loaded)."""
@@ -101,26 +85,18 @@ class EncoderClassifier(Classifier):
 
         set_seed(self._training_config().seed if seed is None else seed)  # the new head's initialisation
         model = self._load(self.model)
-        lora = LoraSpec.coerce(self.lora)
-        if lora is not None:
+        if self.lora is not None:
             # SEQ_CLS makes PEFT train and save the new classification head next to the adapters.
-            model = prepare_for_training(model, lora, self._options(), task_type="SEQ_CLS")
+            model = prepare_for_training(model, self._lora_config(model, task_type="SEQ_CLS"), self._options())
         elif self.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return model
 
-    def _collate(self, rows: list[dict]) -> dict:
-        return collate(self.tokenizer_, rows)
-
     # ------------------------------------------------------------------ API
     def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EncoderClassifier":
         y = self._init_labels(labels)
-        self.tokenizer_ = load_tokenizer(self.model)
+        self._load_tokenizer()
         return self.fit_module([dict(r, labels=t) for r, t in zip(self.encode(texts), y)], validation)
-
-    def encode(self, texts: Sequence[str]) -> list[dict]:
-        """Training rows of `texts` (token ids and mask), to which `fit_module` callers add targets."""
-        return encode_texts(self.tokenizer_, texts, self.max_length)
 
     def fit_module(self, rows: list[dict], validation: tuple | None = None,
                    objective: Callable[[nn.Module], nn.Module] | None = None,
@@ -144,12 +120,9 @@ class EncoderClassifier(Classifier):
         def unwrap(module: nn.Module) -> nn.Module:
             return module if objective is None else module.model
 
-        evaluate = floor = None
-        if validation is not None:
-            val_texts, val_y = validation[0], self.label_space_.encode(validation[1])
-            evaluate = lambda module: validation_f1(  # noqa: E731
-                self, self._forward(unwrap(module).eval(), val_texts), val_y, self.threshold_average)
-            floor = constant_prediction_f1(val_y, self.multi_label)
+        val_texts, val_y, floor = self._validation(validation)
+        evaluate = None if validation is None else lambda module: validation_f1(  # noqa: E731
+            self, self._forward(unwrap(module).eval(), val_texts), val_y, self.threshold_average)
         module, self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
         self.model_ = unwrap(module)
         self._int8_model = None  # rebuilt from the trained weights on the next prediction
@@ -158,8 +131,6 @@ class EncoderClassifier(Classifier):
         return self
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        if not hasattr(self, "model_"):
-            raise RuntimeError("this EncoderClassifier is not fitted yet: call fit() or from_pretrained()")
         return self._forward(self._inference_model(), texts)
 
     def _forward(self, model: nn.Module, texts: Sequence[str]) -> np.ndarray:
@@ -174,11 +145,8 @@ class EncoderClassifier(Classifier):
             self._int8_model = int8_for_cpu_inference(self.model_)
         return self._int8_model
 
-    @property
-    def trainable_parameters(self) -> int:
-        if not hasattr(self, "model_"):
-            raise RuntimeError("trainable_parameters is counted from the fitted model: call fit() first")
-        return count_trainable(self.model_)
+    def _trained_module(self) -> nn.Module:
+        return self.model_
 
     # ------------------------------------------------------------------ persistence
     def _save_weights(self, path: Path) -> None:
@@ -187,7 +155,7 @@ class EncoderClassifier(Classifier):
         self.model_.save_pretrained(path / (ADAPTER_DIR if self.lora is not None else MODEL_DIR))
 
     def _load_weights(self, path: Path) -> None:
-        self.tokenizer_ = load_tokenizer(str(path / TOKENIZER_DIR))
+        self._load_tokenizer(str(path / TOKENIZER_DIR))
         if (path / ADAPTER_DIR).is_dir():
             from peft import PeftModel
 

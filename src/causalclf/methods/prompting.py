@@ -11,81 +11,67 @@ from __future__ import annotations
 import json
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Literal, Sequence
 
 import numpy as np
 
 from causalclf.backbones import BackboneOptions, count_trainable, load_model, load_tokenizer
+from causalclf.config import model_reference, non_negative, positive
 from causalclf.methods.base import Classifier, Predictions
 from causalclf.methods.lm_answer.chat_api import ChatEndpoint
-from causalclf.methods.lm_answer.labeler import LMLabeler
-from causalclf.methods.lm_answer.prompts import PromptFormat, Shot
-from causalclf.methods.lm_answer.verbalizers import Verbalizer
+from causalclf.methods.lm_answer.labeler import AnswerSettings
+from causalclf.methods.lm_answer.prompts import Shot
+from causalclf.methods.transformer import DTYPES
 
 SHOTS_FILE = "shots.json"
 
 
-class PromptClassifier(Classifier):
+@dataclass(repr=False, eq=False)
+class PromptClassifier(Classifier, AnswerSettings):
     """Prompt a frozen causal LM, local or behind an OpenAI-compatible chat endpoint.
 
-    Parameters
-    ----------
-    model: local causal LM (registry name, folder or hub id); used when `base_url` is None.
-    base_url: an OpenAI-compatible endpoint, e.g. "http://localhost:8000/v1".
-    api_key_env: environment variable holding the endpoint's key (read at predict time,
-        never stored; no key sends no Authorization header).
-    api_model: the endpoint's model name.
-    k_shot: worked examples per class shown before each document (seeded choice from
-        the training set; a multi-label example counts for each of its labels).
-    seed: picks the examples.
-    verbalizer, prompt_template, show_labels, label_separator, none_label,
-        length_normalize, max_length: as for `InstructionClassifier` (without a local
-        tokenizer, `max_length` counts whitespace-separated words).
-    batch_size: documents per forward pass (local model).
-    max_new_tokens: answer budget at the endpoint.
-    timeout, max_retries, backoff, requests_per_second: endpoint request handling
-        (seconds per request; retries of 429/5xx/timeouts with exponential backoff from
-        `backoff` seconds; None sends without a rate limit).
-    dtype, device, quantization: local model placement.
-    threshold_average: "macro" or "micro" F1 for multi-label thresholds tuned on validation.
-
-    After `predict`: ``invalid_``, ``invalid_rate_`` and ``responses_`` (endpoint answers).
+    Parameters are the fields below and those of `AnswerSettings` (verbalizer, prompt...);
+    `causalclf explain prompt` lists them all. Without a local tokenizer, `max_length`
+    counts whitespace-separated words. After predicting: ``invalid_``, ``invalid_rate_`` and
+    ``responses_`` (endpoint answers).
     """
 
-    method_name = "prompt"
+    method_name: ClassVar[str] = "prompt"
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("shots_",)
 
-    def __init__(self, model: str | None = "smollm2-135m", base_url: str | None = None,
-                 api_key_env: str = "OPENAI_API_KEY", api_model: str | None = None, k_shot: int = 0, seed: int = 0,
-                 verbalizer: str | dict = "name", prompt_template: str | None = None, show_labels: bool = True,
-                 label_separator: str = ", ", none_label: str = "none", length_normalize: bool = False,
-                 max_length: int = 512, batch_size: int = 8, max_new_tokens: int = 32, timeout: float = 30.0,
-                 max_retries: int = 5, backoff: float = 1.0, requests_per_second: float | None = None,
-                 dtype: str = "auto", device: str = "auto", quantization: str | None = None,
-                 threshold_average: str = "macro"):
-        self.model = model
-        self.base_url = base_url
-        self.api_key_env = api_key_env
-        self.api_model = api_model
-        self.k_shot = k_shot
-        self.seed = seed
-        self.verbalizer = verbalizer
-        self.prompt_template = prompt_template
-        self.show_labels = show_labels
-        self.label_separator = label_separator
-        self.none_label = none_label
-        self.length_normalize = length_normalize
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.max_new_tokens = max_new_tokens
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.requests_per_second = requests_per_second
-        self.dtype = dtype
-        self.device = device
-        self.quantization = quantization
-        self.threshold_average = threshold_average
+    model: str | None = field(default="smollm2-135m", metadata={
+        "help": "A local causal LM (registry name, folder or cached hub id); used when base_url is null.",
+        "check": model_reference("causal")})
+    base_url: str | None = field(default=None, metadata={
+        "help": "An OpenAI-compatible endpoint, e.g. http://localhost:8000/v1; its answers are parsed back into "
+                "labels (no probabilities)."})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={
+        "help": "Environment variable holding the endpoint's key (read at predict time, never stored; unset sends "
+                "no Authorization header)."})
+    api_model: str | None = field(default=None, metadata={"help": "The endpoint's model name."})
+    k_shot: int = field(default=0, metadata={
+        "help": "Worked examples per class shown before each document (a seeded choice from the training set).",
+        "check": non_negative})
+    seed: int = field(default=0, metadata={"help": "Picks the worked examples."})
+    max_length: int = field(default=512, metadata={"help": "Tokens (words, for an endpoint) of each document kept.",
+                                                  "check": positive})
+    batch_size: int = field(default=8, metadata={"help": "Documents per forward pass (local model).",
+                                                "check": positive})
+    max_new_tokens: int = field(default=32, metadata={"help": "Answer budget at the endpoint.", "check": positive})
+    timeout: float = field(default=30.0, metadata={"help": "Seconds per endpoint request.", "check": positive})
+    max_retries: int = field(default=5, metadata={
+        "help": "Retries of 429/5xx answers and timeouts, with exponential backoff.", "check": non_negative})
+    backoff: float = field(default=1.0, metadata={"help": "First backoff, in seconds.", "check": non_negative})
+    requests_per_second: float | None = field(default=None, metadata={
+        "help": "Rate limit at the endpoint; null sends as fast as answers come.", "check": positive})
+    dtype: DTYPES = field(default="auto", metadata={"help": "Local model dtype (auto: bf16 on CUDA, fp32 on CPU)."})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N."})
+    quantization: Literal["4bit", "8bit"] | None = field(default=None, metadata={
+        "help": "Load the local model in 4-bit NF4 or 8-bit (bitsandbytes, CUDA)."})
+    threshold_average: Literal["macro", "micro"] = field(default="macro", metadata={
+        "help": "Multi-label: the F1 average that thresholds are tuned for on validation (local model)."})
 
     @property
     def uses_endpoint(self) -> bool:
@@ -106,11 +92,9 @@ class PromptClassifier(Classifier):
                 dtype=self.dtype, quantization=self.quantization, device=self.device)).eval()
             for p in lm.parameters():
                 p.requires_grad_(False)
-        self.verbalizer_ = Verbalizer.build(self.label_space_, self.verbalizer, self.label_separator, self.none_label)
-        self.prompt_ = PromptFormat(self.verbalizer_, tokenizer, self.prompt_template, self.show_labels,
-                                    self.max_length)
-        self.labeler_ = None if tokenizer is None else LMLabeler(
-            lm, tokenizer, self.verbalizer_, self.prompt_, self.batch_size, self.length_normalize)
+        self.verbalizer_ = self._verbalizer()
+        self.prompt_ = self._prompt_format(self.verbalizer_, tokenizer)
+        self.labeler_ = None if tokenizer is None else self._labeler(lm, tokenizer)
 
     def _pick_shots(self, texts: Sequence[str], labels: Sequence) -> list[Shot]:
         """`k_shot` seeded examples per class, in a seeded order (no label-order bias)."""
@@ -122,10 +106,6 @@ class PromptClassifier(Classifier):
             chosen += rng.sample(pool, min(self.k_shot, len(pool)))
         rng.shuffle(chosen)
         return [(texts[i], self.verbalizer_.verbalize(labels[i])) for i in chosen]
-
-    def _fitted(self) -> None:
-        if not hasattr(self, "shots_"):
-            raise RuntimeError("this PromptClassifier is not fitted yet: call fit() or from_pretrained()")
 
     # ------------------------------------------------------------------ API
     def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "PromptClassifier":
@@ -142,7 +122,6 @@ class PromptClassifier(Classifier):
         return self
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        self._fitted()
         if self.labeler_ is None:
             raise NotImplementedError("an endpoint answers in text, not label scores: predict_proba needs a "
                                       "local model (PromptClassifier(model=...))")
@@ -150,7 +129,7 @@ class PromptClassifier(Classifier):
 
     def predict_with_proba(self, texts: Sequence[str]) -> Predictions:
         """Labels per text (scores too with a local model); sets ``invalid_``, ``invalid_rate_``, ``responses_``."""
-        self._fitted()
+        self._check_fitted()
         texts = list(texts)
         if not self.uses_endpoint:
             scored, responses = super().predict_with_proba(texts), None
@@ -176,7 +155,7 @@ class PromptClassifier(Classifier):
 
     @property
     def trainable_parameters(self) -> int:
-        self._fitted()
+        self._check_fitted()
         return 0 if self.labeler_ is None else count_trainable(self.labeler_.model)
 
     # ------------------------------------------------------------------ persistence

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Literal, Sequence
 
 import numpy as np
 
+from causalclf.config import ConfigError, non_negative, positive
 from causalclf.methods.base import Classifier
 
 PIPELINE_FILE = "pipeline.skops"
@@ -35,36 +37,41 @@ TRUSTED_TYPES = [
 ]
 
 
+def _ngram_range(value, where) -> None:
+    if not 1 <= value[0] <= value[1]:
+        raise ConfigError(f"{where}: {list(value)} must be [min_n, max_n] with 1 <= min_n <= max_n")
+
+
+@dataclass(repr=False, eq=False)
 class TfidfClassifier(Classifier):
     """TF-IDF + logistic regression (one-vs-rest for multi-label).
 
-    Parameters
-    ----------
-    C: inverse regularisation strength of the logistic regression.
-    max_features: vocabulary size cap (most frequent n-grams); None keeps all.
-    ngram_range: (min_n, max_n) word n-grams.
-    min_df: drop n-grams seen in fewer documents (int) or a smaller share of them (float).
-    max_df: drop n-grams seen in more documents (int) or a larger share of them (float).
-    sublinear_tf: use 1 + log(tf), so one repeated word cannot dominate a document.
-    class_weight: None or "balanced" (sklearn's meaning).
-    max_iter: solver iterations.
-    threshold_average: "macro" or "micro" F1 for tuning multi-label thresholds.
+    `causalclf explain tfidf` lists the parameters. Fitted: ``pipeline_`` (the scikit-learn
+    pipeline).
     """
 
-    method_name = "tfidf"
+    method_name: ClassVar[str] = "tfidf"
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("pipeline_",)
 
-    def __init__(self, C: float = 10.0, max_features: int | None = 200_000, ngram_range: tuple[int, int] = (1, 2),
-                 min_df: int | float = 1, max_df: int | float = 1.0, sublinear_tf: bool = True,
-                 class_weight: str | None = None, max_iter: int = 1000, threshold_average: str = "macro"):
-        self.C = C
-        self.max_features = max_features
-        self.ngram_range = ngram_range
-        self.min_df = min_df
-        self.max_df = max_df
-        self.sublinear_tf = sublinear_tf
-        self.class_weight = class_weight
-        self.max_iter = max_iter
-        self.threshold_average = threshold_average
+    C: float = field(default=10.0, metadata={"help": "Inverse regularisation strength of the logistic regression.",
+                                            "check": positive})
+    max_features: int | None = field(default=200_000, metadata={
+        "help": "Vocabulary size cap (the most frequent n-grams); null keeps all.", "check": positive})
+    ngram_range: tuple[int, int] = field(default=(1, 2), metadata={
+        "help": "[min_n, max_n]: the word n-grams used.", "check": _ngram_range})
+    min_df: int | float = field(default=1, metadata={
+        "help": "Drop n-grams seen in fewer documents (an integer) or a smaller share of them (a number < 1).",
+        "check": non_negative})
+    max_df: int | float = field(default=1.0, metadata={
+        "help": "Drop n-grams seen in more documents (an integer) or a larger share of them (a number <= 1).",
+        "check": positive})
+    sublinear_tf: bool = field(default=True, metadata={
+        "help": "Use 1 + log(tf), so that one repeated word cannot dominate a document."})
+    class_weight: Literal["balanced"] | None = field(default=None, metadata={
+        "help": "balanced weights classes by inverse frequency (scikit-learn's meaning); null weighs all alike."})
+    max_iter: int = field(default=1000, metadata={"help": "Solver iterations.", "check": positive})
+    threshold_average: Literal["macro", "micro"] = field(default="macro", metadata={
+        "help": "Multi-label: the F1 average that per-class thresholds are tuned for on validation."})
 
     def _build_pipeline(self):
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -89,12 +96,7 @@ class TfidfClassifier(Classifier):
             self.tune_thresholds_on(*validation, average=self.threshold_average)
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "pipeline_"):
-            raise RuntimeError("this TfidfClassifier is not fitted yet: call fit() or from_pretrained()")
-
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        self._check_fitted()
         scores = self.pipeline_.decision_function(list(texts))
         if scores.ndim == 1:
             # Binary LR returns one margin d with P(class 1) = sigmoid(d); as two logits

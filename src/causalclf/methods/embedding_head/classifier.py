@@ -10,30 +10,27 @@ each, and validation picks the block.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Literal, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from causalclf.backbones import (
-    BackboneOptions, LoraSpec, count_trainable, load_model, load_tokenizer, prepare_for_training,
-)
-from causalclf.methods.base import Classifier
-from causalclf.methods.batching import Rows, batched, collate, encode_texts
+from causalclf.backbones import load_model, prepare_for_training
+from causalclf.config import fraction, positive
+from causalclf.methods.batching import Rows, batched
 from causalclf.methods.embedding_head.layers import keep_layers, n_layers, pooled_layers, resolve_layer
 from causalclf.methods.embedding_head.model import EmbeddingHeadModel, build_head, pooled_features
 from causalclf.methods.embedding_head.pooling import POOLING_MODES
+from causalclf.methods.transformer import ADAPTER_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import tuned_thresholds, validation_f1
-from causalclf.training import TrainingConfig, constant_prediction_f1, train_with_restarts
+from causalclf.training import train_with_restarts
 
 log = logging.getLogger(__name__)
 
 HEAD_FILE = "head.safetensors"
-ADAPTER_DIR = "adapter"
-TOKENIZER_DIR = "tokenizer"
 BEST = "best"
 
 
@@ -59,73 +56,45 @@ def _loss_weight(class_weight, y: np.ndarray, label_names: list[str], multi_labe
     return torch.tensor(w, dtype=torch.float32)
 
 
-class EmbeddingHeadClassifier(Classifier):
+@dataclass(repr=False, eq=False)
+class EmbeddingHeadClassifier(TransformerClassifier):
     """Causal LM + pooling + head, fine-tuned with LoRA (or a frozen backbone).
 
-    Parameters
-    ----------
-    model: registry name (``"smollm2-135m"``), local folder or hub id.
-    lora: `LoraSpec` (or dict) for the adapters; None trains the head on frozen features.
-    pooling: "last" (last real token), "mean" or "max".
-    head: "linear" or "mlp"; `head_hidden` and `head_dropout` shape it.
-    head_bias: whether the head's output layer has a bias.
-    layer: the block whose output is pooled: None (the last), an index 1..n_blocks (negative
-        counts from the end; the blocks above it are cut, so they cost nothing), or "best"
-        (frozen backbone only: a head per block, the best on validation is kept; after `fit`,
-        ``layer_scores_`` holds every block's validation macro-F1).
-    max_length: tokens kept per text (the beginning is kept).
-    class_weight: None, "balanced" or {label: weight}.
-    quantization: None, "4bit" (NF4) or "8bit" (bitsandbytes).
-    dtype, device: "auto" picks bf16 on CUDA and fp32 on CPU.
-    gradient_checkpointing: trade compute for memory while training.
-    training: `TrainingConfig` (or dict): epochs, batch size, learning rate, seed...
-    batch_size: texts per forward pass at inference.
-    threshold_average: "macro" or "micro" F1 for tuning multi-label thresholds.
-    padding_side: "right" or "left"; pooling reads the mask, so results do not depend on it.
-
-    Fitted: ``model_`` (the `EmbeddingHeadModel`), ``layer_`` (the block read, 1-based),
-    ``train_result_``.
+    Parameters are the fields below and those of `TransformerClassifier` (model, lora,
+    max_length, quantization, dtype, device, training, batch_size...); `causalclf explain
+    embedding_head` lists them all. Fitted: ``model_`` (the `EmbeddingHeadModel`), ``layer_``
+    (the block read, 1-based), ``layer_scores_`` (layer="best"), ``train_result_``.
     """
 
-    method_name = "embedding_head"
+    method_name: ClassVar[str] = "embedding_head"
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("model_",)
 
-    def __init__(self, model: str = "smollm2-135m", lora: LoraSpec | dict | None = LoraSpec(),
-                 pooling: str = "last", head: str = "linear", head_hidden: int = 256,
-                 head_dropout: float = 0.1, head_bias: bool = True, layer: int | str | None = None,
-                 max_length: int = 512, class_weight=None,
-                 quantization: str | None = None, dtype: str = "auto", device: str = "auto",
-                 gradient_checkpointing: bool = False, training: TrainingConfig | dict | None = None,
-                 batch_size: int = 16, threshold_average: str = "macro", padding_side: str = "right"):
-        self.model = model
-        self.lora = lora
-        self.pooling = pooling
-        self.head = head
-        self.head_hidden = head_hidden
-        self.head_dropout = head_dropout
-        self.head_bias = head_bias
-        self.layer = layer
-        self.max_length = max_length
-        self.class_weight = class_weight
-        self.quantization = quantization
-        self.dtype = dtype
-        self.device = device
-        self.gradient_checkpointing = gradient_checkpointing
-        self.training = training
-        self.batch_size = batch_size
-        self.threshold_average = threshold_average
-        self.padding_side = padding_side
+    pooling: Literal["last", "mean", "max"] = field(default="last", metadata={
+        "help": "How token states become one vector: the last real token (the paper), or the mean or max over "
+                "the real tokens (read from the attention mask)."})
+    head: Literal["linear", "mlp"] = field(default="linear", metadata={
+        "help": "A linear head, or a 2-layer MLP (head_hidden units, GELU)."})
+    head_hidden: int = field(default=256, metadata={"help": "Hidden units of the MLP head.", "check": positive})
+    head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head's layers.", "check": fraction})
+    head_bias: bool = field(default=True, metadata={
+        "help": "Whether the head's output layer has a bias. A bias-free linear head is exactly the `score` layer "
+                "of transformers' *ForSequenceClassification, so it exports to a standard checkpoint."})
+    layer: int | Literal["best"] | None = field(default=None, metadata={
+        "help": "The block whose output is pooled: null (the last), an index 1..n_blocks (negative counts from "
+                "the end; the blocks above it are cut, so they cost nothing), or best (frozen backbone only: a head "
+                "per block, the best on validation is kept)."})
+    class_weight: Literal["balanced"] | dict[str, float] | None = field(default=None, metadata={
+        "help": "Weight the loss per class: balanced (inverse frequency), a {label: weight} mapping, or null."})
+    padding_side: Literal["right", "left"] = field(default="right", metadata={
+        "help": "Which side batches are padded on; pooling reads the attention mask, so results do not depend on it."})
 
     # ------------------------------------------------------------------ backbone
-    def _options(self) -> BackboneOptions:
-        return BackboneOptions(dtype=self.dtype, quantization=self.quantization, device=self.device,
-                               gradient_checkpointing=self.gradient_checkpointing)
-
     def _load_backbone(self, layer: int | None = None) -> nn.Module:
         """The bare backbone, cut after block `layer` (see `resolve_layer`) when one is given."""
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"unknown pooling {self.pooling!r}; choose one of {POOLING_MODES}")
         if getattr(self, "tokenizer_", None) is None:
-            self.tokenizer_ = load_tokenizer(self.model, padding_side=self.padding_side)
+            self._load_tokenizer()
         backbone = load_model(self.model, "AutoModel", tokenizer=self.tokenizer_, options=self._options())
         return backbone if layer is None else keep_layers(backbone, resolve_layer(layer, n_layers(backbone)))
 
@@ -139,14 +108,8 @@ class EmbeddingHeadClassifier(Classifier):
             self._frozen_backbone = backbone
         return self._frozen_backbone
 
-    def _encode(self, texts: Sequence[str]) -> list[dict]:
-        return encode_texts(self.tokenizer_, texts, self.max_length)
-
-    def _collate(self, rows: list[dict]) -> dict:
-        return collate(self.tokenizer_, rows)  # cached `features` rows are stacked like labels
-
     def _pool_texts(self, fn, texts: Sequence[str], desc: str, device: torch.device) -> np.ndarray:
-        return batched(fn, self._encode(texts), self._collate, self.batch_size, desc, device)
+        return batched(fn, self.encode(texts), self._collate, self.batch_size, desc, device)
 
     def _features(self, backbone: nn.Module, texts: Sequence[str], desc: str) -> np.ndarray:
         fn = lambda ids, mask: pooled_features(backbone, ids, mask, self.pooling)  # noqa: E731
@@ -161,44 +124,43 @@ class EmbeddingHeadClassifier(Classifier):
         return self._features(backbone, texts, "embedding")
 
     def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EmbeddingHeadClassifier":
-        config = TrainingConfig.coerce(self.training)
-        lora = LoraSpec.coerce(self.lora)
-        if self.layer == BEST and lora is not None:
+        if self.layer == BEST and self.lora is not None:
             raise ValueError("layer='best' trains a head per block on frozen features: set lora=None "
                              "(or pick a block index for a LoRA backbone)")
         if self.layer == BEST and validation is None:
             raise ValueError("layer='best' picks the block on validation data: pass validation=(texts, labels)")
         y = self._init_labels(labels)
+        config = self._training_config()
         self.tokenizer_, self._frozen_backbone, self.layer_scores_ = None, None, None
-        val_y = None if validation is None else self.label_space_.encode(validation[1])
-        floor = None if validation is None else constant_prediction_f1(val_y, self.multi_label)
+        _, val_y, floor = self._validation(validation)
         weight = _loss_weight(self.class_weight, y, self.labels_, self.multi_label)
-        fit = self._fit_frozen if lora is None else self._fit_lora
-        val_logits = fit(texts, y, validation, val_y, floor, weight, config, lora)
+        fit = self._fit_frozen if self.lora is None else self._fit_lora
+        val_logits = fit(texts, y, validation, val_y, floor, weight, config)
         if validation is not None and self.multi_label:
             self.thresholds_ = tuned_thresholds(self, val_logits, val_y, self.threshold_average)
         return self
 
-    def _fit_lora(self, texts, y, validation, val_y, floor, weight, config, lora) -> np.ndarray | None:
+    def _fit_lora(self, texts, y, validation, val_y, floor, weight, config) -> np.ndarray | None:
         """Train adapters and head end to end; returns the kept model's validation logits."""
-        self.tokenizer_ = load_tokenizer(self.model, padding_side=self.padding_side)
+        self._load_tokenizer()
 
         def build(seed: int) -> EmbeddingHeadModel:
             """A fresh model: the pretrained backbone with new LoRA adapters and a new head, from `seed`."""
             from transformers import set_seed
 
             set_seed(seed)
-            backbone = prepare_for_training(self._load_backbone(self.layer), lora, self._options())
+            backbone = self._load_backbone(self.layer)
+            backbone = prepare_for_training(backbone, self._lora_config(backbone), self._options())
             return self._assemble(backbone, backbone.config.hidden_size, weight)
 
-        rows = [dict(r, labels=t) for r, t in zip(self._encode(texts), y)]
+        rows = [dict(r, labels=t) for r, t in zip(self.encode(texts), y)]
         evaluate = None if validation is None else (  # noqa: E731
             lambda module: validation_f1(self, self._logits_of(module, validation[0]), val_y, self.threshold_average))
         self.model_, self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
         self.layer_ = n_layers(self.model_.backbone)
         return None if validation is None else self._logits_of(self.model_, validation[0])
 
-    def _fit_frozen(self, texts, y, validation, val_y, floor, weight, config, lora=None) -> np.ndarray | None:
+    def _fit_frozen(self, texts, y, validation, val_y, floor, weight, config) -> np.ndarray | None:
         """Pool once with the frozen backbone, then train only the head on the cached features;
         returns the kept head's validation logits."""
         backbone = self._load_backbone().eval()
@@ -267,15 +229,10 @@ class EmbeddingHeadClassifier(Classifier):
         return self._pool_texts(fn, texts, "predicting", next(module.head.parameters()).device)
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        if not hasattr(self, "model_"):
-            raise RuntimeError("this EmbeddingHeadClassifier is not fitted yet: call fit() or from_pretrained()")
         return self._logits_of(self.model_, texts)
 
-    @property
-    def trainable_parameters(self) -> int:
-        if not hasattr(self, "model_"):
-            raise RuntimeError("trainable_parameters is counted from the fitted model: call fit() first")
-        return count_trainable(self.model_)
+    def _trained_module(self) -> nn.Module:
+        return self.model_
 
     # ------------------------------------------------------------------ persistence
     def _save_weights(self, path: Path) -> None:
@@ -293,7 +250,7 @@ class EmbeddingHeadClassifier(Classifier):
 
         with safe_open(str(path / HEAD_FILE), framework="pt") as f:
             self.layer_ = int(f.metadata()["layer"])
-        self.tokenizer_ = load_tokenizer(str(path / TOKENIZER_DIR), padding_side=self.padding_side)
+        self._load_tokenizer(str(path / TOKENIZER_DIR))
         if (path / ADAPTER_DIR).is_dir():
             from peft import PeftModel
 

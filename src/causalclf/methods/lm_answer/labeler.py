@@ -7,7 +7,7 @@ read answers back through the same verbalizer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -91,3 +91,36 @@ class LMLabeler:
             for i, value in zip(idx, fn([prompts[i] for i in idx])):
                 out[i] = value
         return out
+
+
+@dataclass(repr=False, eq=False, kw_only=True)
+class AnswerSettings:
+    """Parameters of how an LM is asked and how it answers (instruction tuning and prompting).
+
+    A mixin for a classifier that also has ``label_space_``, ``max_length`` and ``batch_size``.
+    """
+
+    verbalizer: Literal["name", "letters", "numbers"] | dict[str, str] = field(default="name", metadata={
+        "help": "How a label is written in the answer: its name, a letter code, a number code, or a {label: word} "
+                "mapping (unmapped labels keep their names)."})
+    prompt_template: str | None = field(default=None, metadata={
+        "help": "The user message as a format string with {text} (and optionally {labels}, {separator}, {none}); "
+                "null uses a default instruction. It goes through the tokenizer's chat template when there is one."})
+    show_labels: bool = field(default=True, metadata={"help": "List the label space in the default instruction."})
+    label_separator: str = field(default=", ", metadata={
+        "help": "Joins the labels of a multi-label answer (in label-space order)."})
+    none_label: str = field(default="none", metadata={"help": "The answer for an empty multi-label set."})
+    length_normalize: bool = field(default=False, metadata={
+        "help": "Score a single-label answer by its mean token log-probability rather than the sum."})
+
+    def _verbalizer(self) -> Verbalizer:
+        return Verbalizer.build(self.label_space_, self.verbalizer, self.label_separator, self.none_label)
+
+    def _prompt_format(self, verbalizer: Verbalizer, tokenizer) -> PromptFormat:
+        return PromptFormat(verbalizer, tokenizer, self.prompt_template, self.show_labels, self.max_length)
+
+    def _labeler(self, model, tokenizer) -> LMLabeler:
+        """The prompt/answer machinery around `model` (None builds prompts and answer tokens only)."""
+        verbalizer = self._verbalizer()
+        return LMLabeler(model, tokenizer, verbalizer, self._prompt_format(verbalizer, tokenizer), self.batch_size,
+                         self.length_normalize)
