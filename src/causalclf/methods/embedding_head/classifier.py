@@ -76,9 +76,11 @@ class EmbeddingHeadClassifier(TransformerClassifier):
         "help": "A linear head, or a 2-layer MLP (head_hidden units, GELU)."})
     head_hidden: int = field(default=256, metadata={"help": "Hidden units of the MLP head.", "check": positive})
     head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head's layers.", "check": fraction})
-    head_bias: bool = field(default=True, metadata={
-        "help": "Whether the head's output layer has a bias. A bias-free linear head is exactly the `score` layer "
-                "of transformers' *ForSequenceClassification, so it exports to a standard checkpoint."})
+    head_bias: bool = field(default=False, metadata={
+        "help": "Whether the head's output layer has a bias. Off by default: a bias-free linear head is exactly the "
+                "`score` layer of transformers' *ForSequenceClassification, so it exports to a standard checkpoint, "
+                "and on bbc-news the bias changed no prediction on any of 3 seeds "
+                "(bench/results/ablation_head_bias_bbc_table.md)."})
     layer: int | Literal["best"] | None = field(default=None, metadata={
         "help": "The block whose output is pooled: null (the last), an index 1..n_blocks (negative counts from "
                 "the end; the blocks above it are cut, so they cost nothing), or best (frozen backbone only: a head "

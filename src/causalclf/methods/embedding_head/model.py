@@ -10,7 +10,7 @@ HEADS = ("linear", "mlp")
 
 
 def build_head(kind: str, hidden: int, n_labels: int, mlp_hidden: int = 256, dropout: float = 0.1,
-               bias: bool = True) -> nn.Module:
+               bias: bool = False) -> nn.Module:
     """A linear head, or a 2-layer MLP (Linear-GELU-Dropout-Linear); always fp32.
 
     The output layer starts at zero: causal-LM hidden states have a few dimensions of
