@@ -1,4 +1,4 @@
-"""causalclf bench: timings per batch size, counted FLOPs, restored settings, the CLI verb."""
+"""causalclf bench: timings per batch size, counted FLOPs, the matmul peak, restored settings, the CLI verb."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 
 from causalclf import EncoderClassifier, TfidfClassifier
-from causalclf.bench import document_tokens, measure_throughput
+from causalclf.bench import document_tokens, matmul_peak, measure_throughput
 from causalclf.cli import main
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
 from tests.toy import toy_single_label
@@ -38,6 +38,24 @@ def test_times_each_batch_size_and_counts_the_flops_executed(encoder):
     assert four.flops_per_text >= one.flops_per_text  # padded batches compute on padding too
 
 
+def test_matmul_peak_counts_2n3_flops_per_matmul_and_keeps_the_fastest():
+    peak = matmul_peak(sizes=[64, 128], repeats=2)
+    assert (peak.device, peak.dtype, peak.threads) == ("cpu", "float32", 1)
+    assert peak.flops_per_matmul == 2 * peak.size ** 3 and peak.size in (64, 128)
+    assert peak.flops_per_second == pytest.approx(peak.flops_per_matmul / peak.seconds)
+
+
+def test_model_flops_are_reported_as_a_share_of_the_matmul_peak_measured_in_the_run(encoder):
+    texts = toy_single_label(5, seed=3)[0]
+    (measured,) = measure_throughput(encoder, texts, batch_sizes=[4], repeats=1)
+    assert measured.matmul_peak_flops > 0
+    assert measured.share_of_matmul_peak == pytest.approx(measured.flops_per_second / measured.matmul_peak_flops)
+    assert 0 < measured.share_of_matmul_peak < 1.5  # a tiny BERT cannot beat the machine's own matmuls
+    given = matmul_peak(sizes=[64], repeats=1)
+    (row,) = measure_throughput(encoder, texts, batch_sizes=[4], repeats=1, peak=given)
+    assert row.matmul_peak_flops == given.flops_per_second
+
+
 def test_document_tokens_respect_max_length(encoder):
     texts = ["money " * 40, "goal match"]
     assert document_tokens(encoder, texts) == 40 + 2  # under max_length: every word counts
@@ -52,6 +70,7 @@ def test_methods_without_batches_or_torch_get_one_row():
     texts, labels = toy_single_label(6)
     (row,) = measure_throughput(TfidfClassifier().fit(texts, labels), texts, batch_sizes=[1, 8], repeats=1)
     assert row.batch_size is None and row.tokens_per_second is None and row.flops_per_text is None
+    assert row.matmul_peak_flops is None and row.share_of_matmul_peak is None  # nothing to compare
     assert row.docs_per_second > 0
     with pytest.raises(ValueError, match="at least one text"):
         measure_throughput(TfidfClassifier().fit(texts, labels), [])
@@ -64,7 +83,9 @@ def test_bench_verb_writes_json(encoder, tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", str(tmp_path / "model"), "--input", str(inputs), "--batch-sizes", "2", "--repeats", "1",
                  "-o", str(out)]) == 0
-    assert "docs/s" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "docs/s" in printed and "of matmul peak" in printed and "matmul peak of this machine" in printed
     record = json.loads(out.read_text())
+    assert 0 < record["results"][0]["share_of_matmul_peak"] < 1.5
     assert record["method"] == "encoder" and record["device"] == "cpu"
     assert [r["batch_size"] for r in record["results"]] == [2] and record["results"][0]["flops_per_text"] > 0

@@ -3,7 +3,10 @@
 For each batch size, a saved classifier's `predict_proba` is timed on the same texts
 (best of `repeats`): documents and document tokens per second, peak memory, the FLOP/s
 achieved and, on a GPU with a known peak, the MFU (achieved FLOP/s over the device's dense
-bf16 peak).
+bf16 peak). Data-sheet peaks say little about a shared or unknown machine (and a CPU has
+none here), so the same run also measures the machine's own matmul peak (`matmul_peak`:
+square GEMMs, fp32 on CPU, bf16 on a GPU) and reports the model's FLOP/s as a share of it:
+how close inference comes to what this machine's matmuls can do right now.
 
 FLOPs are counted, not estimated: a first pass over the texts (which also warms up lazy
 loading and kernels) runs under `torch.utils.flop_counter.FlopCounterMode`, which adds up
@@ -45,6 +48,10 @@ class Throughput:
     flops_per_second: float | None
     mfu: float | None
     """flops_per_second over the device's dense bf16 peak (None where the peak is unknown)."""
+    matmul_peak_flops: float | None = None
+    """The machine's own matmul FLOP/s, measured in the same run (`matmul_peak`); None without FLOPs."""
+    share_of_matmul_peak: float | None = None
+    """flops_per_second / matmul_peak_flops."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,9 +77,68 @@ def device_peak_flops() -> tuple[str, float | None]:
     return name, peak
 
 
+@dataclass
+class MatmulPeak:
+    """The best matmul throughput this machine reached, measured (see `matmul_peak`)."""
+
+    device: str
+    dtype: str
+    threads: int
+    """torch's intra-op threads (CPU) while measuring."""
+    size: int
+    """The side n of the fastest square matmul."""
+    flops_per_matmul: int
+    """FLOPs of one n x n by n x n matmul, as `FlopCounterMode` counts them (2 n^3)."""
+    seconds: float
+    """Its best time."""
+    flops_per_second: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def matmul_peak(device: str = "cpu", sizes: Sequence[int] | None = None, repeats: int = 5) -> MatmulPeak:
+    """The machine's own dense matmul peak: the best FLOP/s of square matmuls, over `sizes` and `repeats`.
+
+    fp32 on a CPU, with torch's current thread count (as the model runs); bf16 on a GPU. Several
+    sizes, because the fastest is not always the largest: on a CPU whose caches other processes
+    share, a 256-wide matmul can run 1.6x faster than a 2048-wide one (measured here). FLOPs are
+    counted by `FlopCounterMode`, as the model's are.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    on_gpu = torch.device(device).type == "cuda"
+    dtype = torch.bfloat16 if on_gpu else torch.float32
+    best: MatmulPeak | None = None
+    for n in sizes or ((2048, 4096, 8192) if on_gpu else (256, 512, 1024, 2048)):
+        a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+        c = torch.empty(n, n, device=device, dtype=dtype)
+        counter = FlopCounterMode(display=False)
+        with counter:  # also the warm-up
+            torch.mm(a, b, out=c)
+        flops = counter.get_total_flops()
+        for _ in range(repeats):
+            if on_gpu:
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            torch.mm(a, b, out=c)
+            if on_gpu:
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - start
+            if best is None or flops / seconds > best.flops_per_second:
+                best = MatmulPeak(str(device), str(dtype).removeprefix("torch."), torch.get_num_threads(), n, flops,
+                                  seconds, flops / seconds)
+    return best
+
+
 def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Sequence[int] = (1, 8, 32),
-                       repeats: int = 3) -> list[Throughput]:
-    """Time `clf.predict_proba(texts)` at each batch size; the classifier's own batch size is restored."""
+                       repeats: int = 3, peak: MatmulPeak | None = None) -> list[Throughput]:
+    """Time `clf.predict_proba(texts)` at each batch size; the classifier's own batch size is restored.
+
+    The matmul peak the FLOP/s are compared to is measured once, before the first timing, on
+    the device the classifier runs on (`peak` passes one measured already).
+    """
     import torch
 
     texts = list(texts)
@@ -82,8 +148,10 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
         raise ValueError(f"repeats must be at least 1, not {repeats}")
     from torch.utils.flop_counter import FlopCounterMode
 
+    from causalclf.backbones import pick_device
+
     tokens = document_tokens(clf, texts)
-    _, peak = device_peak_flops()
+    _, bf16_peak = device_peak_flops()
     sizes: list[int | None] = list(batch_sizes) if "batch_size" in clf.get_params() else [None]
     original = clf.get_params().get("batch_size")
     results = []
@@ -95,6 +163,8 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
             with counter:  # also the warm-up: lazy loads, kernels, int8 copies
                 clf.predict_proba(texts)
             executed = counter.get_total_flops()
+            if executed and peak is None:
+                peak = matmul_peak(str(pick_device(clf.get_params().get("device", "auto"))))
             timings = []
             with PeakMemory() as memory:
                 for _ in range(repeats):
@@ -112,7 +182,9 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
                 batch_size=size, n_texts=len(texts), seconds=seconds, docs_per_second=len(texts) / seconds,
                 tokens_per_second=tps, peak_memory_mib=memory.mib,
                 flops_per_text=executed / len(texts) if executed else None, flops_per_second=flops,
-                mfu=None if flops is None or peak is None else flops / peak,
+                mfu=None if flops is None or bf16_peak is None else flops / bf16_peak,
+                matmul_peak_flops=None if flops is None else peak.flops_per_second,
+                share_of_matmul_peak=None if flops is None else flops / peak.flops_per_second,
             ))
     finally:
         if original is not None:
@@ -121,12 +193,17 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
 
 
 def format_throughput(results: list[Throughput]) -> str:
-    lines = [f"{'batch':>6s} {'docs/s':>10s} {'tokens/s':>11s} {'peak MiB':>9s} {'GFLOP/s':>9s} {'MFU':>7s}"]
+    lines = [f"{'batch':>6s} {'docs/s':>10s} {'tokens/s':>11s} {'peak MiB':>9s} {'GFLOP/s':>9s} {'MFU':>7s} "
+             f"{'of matmul peak':>14s}"]
     for r in results:
         lines.append(
             f"{'-' if r.batch_size is None else r.batch_size:>6} {r.docs_per_second:10.1f} "
             f"{'-' if r.tokens_per_second is None else f'{r.tokens_per_second:.0f}':>11s} {r.peak_memory_mib:9.0f} "
             f"{'-' if r.flops_per_second is None else f'{r.flops_per_second / 1e9:.1f}':>9s} "
-            f"{'-' if r.mfu is None else f'{r.mfu:.2%}':>7s}"
+            f"{'-' if r.mfu is None else f'{r.mfu:.2%}':>7s} "
+            f"{'-' if r.share_of_matmul_peak is None else f'{r.share_of_matmul_peak:.1%}':>14s}"
         )
+    peaks = [r.matmul_peak_flops for r in results if r.matmul_peak_flops is not None]
+    if peaks:
+        lines.append(f"matmul peak of this machine, measured in this run: {peaks[0] / 1e9:.1f} GFLOP/s")
     return "\n".join(lines)

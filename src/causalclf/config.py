@@ -55,14 +55,15 @@ def describe(hint) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (list, typing.Sequence):
-        return f"a list of {describe(args[0])}" if args else "a list"
+        return f"a list (each {describe(args[0])})" if args else "a list"
     if origin is tuple:
-        return f"a list of {len(args)}: " + ", ".join(describe(a) for a in args)
+        return f"a list of {len(args)} ({', '.join(describe(a) for a in args)})"
     if origin in (dict, typing.Mapping):
-        return f"a mapping of {describe(args[0])} to {describe(args[1])}" if args else "a mapping"
+        return f"a mapping ({describe(args[0])} to {describe(args[1])})" if args else "a mapping"
     if dataclasses.is_dataclass(hint):
         return f"a mapping of {hint.__name__} keys"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", Any: "anything"}.get(
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", Any: "anything",
+            dict: "a mapping", list: "a list"}.get(
         hint, getattr(hint, "__name__", str(hint)))
 
 
@@ -187,23 +188,105 @@ def check_instance(obj) -> None:
     check_fields(cls, {name: getattr(obj, name) for name in init_fields(cls)}, cls.__name__)
 
 
-def explain(cls, title: str | None = None) -> str:
-    """Every field of `cls`: name, type, default and help, as plain text."""
+def default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _yaml(value: Any) -> str:
+    import json
+
+    return json.dumps(list(value) if isinstance(value, tuple) else value, default=str)
+
+
+def explain(cls, title: str | None = None, skip=()) -> str:
+    """Every field of `cls` (but `skip`): name, type, default and help, as plain text."""
     hints = type_hints(cls)
     lines = [title or cls.__name__]
     doc = (cls.__doc__ or "").strip().split("\n\n")[0]
     if doc:
         lines.append("  " + " ".join(doc.split()))
     for name, f in init_fields(cls).items():
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = "(required)"
-        lines.append(f"\n  {name}: {describe(hints[name])}; default {default!r}")
+        if name in skip:
+            continue
+        default = default_of(f)
+        shown = "required" if default is dataclasses.MISSING else f"default {_yaml(default)}"
+        lines.append(f"\n  {name}: {describe(hints[name])}; {shown}")
         lines.append("      " + " ".join(str(f.metadata.get("help", "")).split()))
     return "\n".join(lines)
+
+
+def field_option(parser, cls, name: str, flag: str | None = None, **overrides) -> None:
+    """An argparse option for the field `name` of `cls`: its type, default and help come from the field."""
+    f, hint = init_fields(cls)[name], type_hints(cls)[name]
+    default = overrides.pop("default", default_of(f))
+    kinds = [a for a in (typing.get_args(hint) or (hint,)) if a is not type(None)]
+    kwargs: dict[str, Any] = {"default": default, "help": " ".join(str(f.metadata.get("help", "")).split())
+                              + f" (default: {default})"}
+    if kinds == [bool]:
+        kwargs["action"] = argparse_bool()
+    elif kinds[0] in (int, float, str):
+        kwargs["type"] = kinds[0]
+    parser.add_argument(flag or "--" + name.replace("_", "-"), **{**kwargs, **overrides})
+
+
+def argparse_bool():
+    import argparse
+
+    return argparse.BooleanOptionalAction
+
+
+TOPICS = {
+    "run": "the keys of a run config (causalclf train)",
+    "training": "optimisation settings (the training: section of every trainable method)",
+    "data": "the data: section (paths, columns, templates, splits, bad rows)",
+    "distill": "the distill: section (and causalclf distill)",
+    "experiment": "the keys of an experiment (causalclf compare)",
+    "lora": "the lora: section: peft.LoraConfig's own keys",
+    "embedding_head": "the embedding head (the paper's main method)",
+    "instruction": "instruction tuning",
+    "prompt": "zero-/few-shot prompting (local model or an OpenAI-compatible endpoint)",
+    "encoder": "the fine-tuned encoder baseline (and the distillation student)",
+    "tfidf": "TF-IDF + logistic regression",
+}
+
+
+def explain_topic(topic: str) -> str:
+    """`causalclf explain TOPIC`: generated from the fields of the dataclass behind the topic."""
+    if topic not in TOPICS:
+        raise ConfigError(f"nothing to explain about {topic!r}{suggest(topic, TOPICS)}; topics: {', '.join(TOPICS)}")
+    if topic == "run":
+        return explain(RunConfig, "run config", skip=("params",)) + (
+            "\n\n  every other key: a parameter of the method (causalclf explain METHOD)")
+    if topic == "training":
+        return explain(TrainingConfig, "training")
+    if topic == "distill":
+        return explain(DistillConfig, "distill")
+    if topic == "data":
+        from causalclf.data.config import DataConfig
+
+        return explain(DataConfig, "data")
+    if topic == "experiment":
+        from causalclf.experiments import Experiment
+
+        return explain(Experiment, "experiment")
+    if topic == "lora":
+        from peft import LoraConfig
+
+        from causalclf.backbones import DEFAULT_LORA
+
+        keys = ("r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora", "bias",
+                "modules_to_save", "layers_to_transform")
+        return (explain(LoraConfig, "lora (peft.LoraConfig; the most used keys)",
+                        skip=[n for n in init_fields(LoraConfig) if n not in keys])
+                + f"\n\n  causalclf's defaults over peft's: {_yaml(DEFAULT_LORA)}; every other LoraConfig key works too")
+    from causalclf.methods import get_method
+
+    cls = get_method(topic)
+    return explain(cls, f"{topic} ({cls.__name__})")
 
 
 # --------------------------------------------------------------------------- field checks
@@ -306,8 +389,22 @@ class TrainingConfig:
     progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
     max_restarts: int = field(default=1, metadata={
         "help": "Rebuild and retrain with a new seed (seed + 1000 per restart) at most this many times when a run "
-                "collapses: its best validation macro-F1 is within 0.02 of the best constant prediction. Needs "
-                "validation data; 0 turns it off.", "check": non_negative})
+                "collapses (its best validation macro-F1 is within 0.02 of the best constant prediction; needs "
+                "validation data) or diverges (its loss or gradient norm becomes NaN or infinite); 0 turns it off.",
+        "check": non_negative})
+    checkpoint_dir: str | None = field(default=None, metadata={
+        "help": "Where checkpoints go, to resume an interrupted training: the trainable weights (adapters and "
+                "heads, never a frozen backbone), the optimizer, scheduler and RNG states, the data position and "
+                "the best-on-validation state. null writes none; causalclf train and compare default it to "
+                "<output_dir>/checkpoints, deleted once the run is written."})
+    checkpoint_steps: int | None = field(default=None, metadata={
+        "help": "With a checkpoint_dir: save every this many updates (and on SIGTERM); null saves once per epoch.",
+        "check": positive})
+    keep_checkpoints: int = field(default=2, metadata={
+        "help": "How many of the newest checkpoints are kept; older ones are deleted.", "check": positive})
+    resume: bool = field(default=False, metadata={
+        "help": "Continue from the newest checkpoint in checkpoint_dir (causalclf train --resume). false refuses a "
+                "checkpoint_dir that already holds checkpoints rather than overwrite or reuse them."})
 
     @classmethod
     def coerce(cls, value: "TrainingConfig | Mapping | None") -> "TrainingConfig":
@@ -319,21 +416,32 @@ class TrainingConfig:
         check_fields(cls, value, "training")
         return cls(**value)
 
-    def to_training_arguments(self, output_dir: str, n_rows: int, bf16: bool = False):
-        """These settings as transformers' `TrainingArguments` for `n_rows` training rows (no checkpoints
-        or evaluation strategy: `training.BestOnValidation` picks the best weights itself)."""
+    def to_training_arguments(self, output_dir: str, n_rows: int, bf16: bool = False, cpu: bool = False):
+        """These settings as transformers' `TrainingArguments` for `n_rows` training rows, checkpointing into
+        `output_dir` when `checkpoint_dir` is set (no evaluation strategy: `training.BestOnValidation` picks the
+        best weights itself). `cpu`: the model is on the CPU, where several processes (torchrun, accelerate
+        launch) train with DDP over gloo."""
         import torch
         from transformers import TrainingArguments
 
+        if self.checkpoint_dir is None:
+            save = {"save_strategy": "no"}
+        elif self.checkpoint_steps:
+            save = {"save_strategy": "steps", "save_steps": self.checkpoint_steps}
+        else:
+            save = {"save_strategy": "epoch"}
         return TrainingArguments(
             output_dir=output_dir, num_train_epochs=self.epochs_for(n_rows), max_steps=self.max_steps,
             per_device_train_batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay, warmup_steps=self.warmup_ratio,
             lr_scheduler_type=self.scheduler, logging_steps=self.logging_steps, seed=self.seed,
-            save_strategy="no", eval_strategy="no", report_to=[], disable_tqdm=not self.progress_bar,
-            remove_unused_columns=False,
+            **save, save_total_limit=self.keep_checkpoints, eval_strategy="no", report_to=[],
+            disable_tqdm=not self.progress_bar, remove_unused_columns=False,
+            # A NaN or infinite loss must reach the logs, where `training.TrainingHealth` stops the run on it
+            # (the Trainer would otherwise log the running mean in its place).
+            logging_nan_inf_filter=False,
             train_sampling_strategy="group_by_length" if self.group_by_length else "random",
-            dataloader_pin_memory=torch.cuda.is_available(), bf16=bf16,
+            dataloader_pin_memory=torch.cuda.is_available(), bf16=bf16, use_cpu=cpu,
         )
 
     def epochs_for(self, n_rows: int) -> float:
@@ -419,7 +527,12 @@ def check_method(method: Any, params: Mapping[str, Any], where: str, known_elsew
     if method not in method_names():
         raise ConfigError(f"{where}: method {method!r} is unknown{suggest(str(method), method_names())}; "
                           f"choose one of {', '.join(method_names())}")
-    check_fields(get_method(method), params, f"{where} (method {method})", known_elsewhere)
+    cls = get_method(method)
+    check_fields(cls, params, f"{where} (method {method})", known_elsewhere)
+    try:
+        cls(**params)._check_combinations()
+    except ConfigError as e:
+        raise ConfigError(f"{where} (method {method}): {e}") from None
 
 
 def parse_config(raw: Any, source: str = "config") -> RunConfig:

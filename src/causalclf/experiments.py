@@ -15,8 +15,10 @@
 Every (method, seed) trains through `fit_and_evaluate`, the same code as `causalclf train`,
 on the same slices, so all runs score the very same test items and pair by seed. A seed
 goes to ``training.seed`` (or a method's own ``seed``); a method with neither (TF-IDF) is
-deterministic and runs once. A finished run is not run again, so rerunning after an
-interruption resumes; a run folder made with other settings is an error, never reused.
+deterministic and runs once. A finished run is not run again, and an interrupted one continues
+from its checkpoints, so rerunning after an interruption resumes; a run folder made with
+other settings is an error, never reused. Under ``accelerate launch`` or ``torchrun`` every
+process trains every run and the main process writes.
 
 With `train_sizes`, the slices are nested (each smaller one is a stratified sample of the
 next larger one, drawn with `data_seed`), so a method sees the same items at each size as
@@ -254,6 +256,7 @@ def run_experiment(experiment: Experiment) -> dict:
     from causalclf.data import load_dataset
     from causalclf.evaluation import load_run
     from causalclf.pipeline import fit_and_evaluate
+    from causalclf.training import is_main_process, wait_for_everyone
 
     ds = load_dataset(experiment.data)
     slices = experiment.slices(ds)
@@ -263,17 +266,23 @@ def run_experiment(experiment: Experiment) -> dict:
               + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
 
     runs = experiment.runs()
-    for i, run in enumerate(runs, 1):
+    # Under several processes all must train the same runs: each decides before the main process writes.
+    left = [not _finished(Path(run.config.output_dir), _spec(run, experiment)) for run in runs]
+    wait_for_everyone()
+    for i, (run, to_train) in enumerate(zip(runs, left), 1):
         run_dir = Path(run.config.output_dir)
-        spec = _spec(run, experiment)
         what = f"[{i}/{len(runs)}] {run.config.name}"
-        if _finished(run_dir, spec):
+        if not to_train:
             print(f"{what}: finished earlier, kept ({run_dir})")
             continue
         print(f"\n{what}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2))
-        fit_and_evaluate(run.config, slices[run.size])
+        if is_main_process():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / SPEC_FILE).write_text(json.dumps(_spec(run, experiment), indent=2))
+        # An interrupted run continues from its checkpoints: the spec check above vouches for the same settings.
+        fit_and_evaluate(run.config, slices[run.size], resume=True)
+    if not is_main_process():
+        return {}
 
     order = {m: i for i, m in enumerate(experiment.configs)}
     position = {size: i for i, size in enumerate(experiment.sizes())}

@@ -1,16 +1,25 @@
-"""Config -> data -> fit -> save -> evaluate on test: what `causalclf train` runs."""
+"""Config -> data -> fit -> save -> evaluate on test: what `causalclf train` runs.
+
+Under ``accelerate launch`` or ``torchrun`` every process trains (the training is collective),
+and only the main process writes the model folder and the run; the others wait for it.
+A trainable method checkpoints into ``<output_dir>/checkpoints`` (deleted once the run is
+written), from which ``resume`` continues an interrupted run.
+"""
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import time
 from pathlib import Path
 
-from causalclf.config import RunConfig
+from causalclf.config import ConfigError, RunConfig, TrainingConfig
 from causalclf.resources import PeakMemory
 
 log = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
+CHECKPOINT_DIR = "checkpoints"
 
 
 def load_splits(config: RunConfig):
@@ -43,14 +52,26 @@ def evaluate(clf, texts, labels, run_dir: str | Path, name: str, info: dict | No
     if getattr(clf, "temperature_", None) is not None:  # report test calibration before and after scaling
         from causalclf.evaluation import expected_calibration_error
 
+        from causalclf.evaluation.metrics import encode_truth
+
+        truth, unseen = encode_truth(labels, clf.label_space_)
         temperature, clf.temperature_ = clf.temperature_, None
-        info["ece_uncalibrated"] = expected_calibration_error(clf.label_space_.encode(labels),
-                                                              clf.proba_from_logits(predictions.logits))
+        info["ece_uncalibrated"] = expected_calibration_error(truth[~unseen],
+                                                              clf.proba_from_logits(predictions.logits)[~unseen])
         clf.temperature_ = temperature
     info.update(method=clf.method_name, trainable_parameters=_trainable(clf),
                 docs_per_second=len(texts) / seconds if seconds > 0 else None, n_test=len(texts))
+    if hasattr(clf, "count_truncated"):
+        info["truncated_test"] = clf.count_truncated(texts)
+        _say_truncated(info["truncated_test"], len(texts), "evaluated", clf.max_length)
     return save_run(run_dir, name=name, y_true=list(labels), y_pred=predictions.labels,
                     label_space=clf.label_space_, proba=predictions.proba, info=info)
+
+
+def _say_truncated(n: int, total: int, what: str, max_length: int) -> None:
+    if n:
+        print(f"{n:,} of {total:,} {what} texts ({n / total:.0%}) are longer than max_length={max_length} tokens "
+              "and were cut (their beginning is kept)")
 
 
 def _trainable(clf) -> int | None:
@@ -60,59 +81,128 @@ def _trainable(clf) -> int | None:
         return None
 
 
-def run_training(config: RunConfig) -> dict:
-    """Load the config's data, then train, save and evaluate; returns the test metrics."""
+def run_training(config: RunConfig, resume: bool = False) -> dict:
+    """Load the config's data, then train, save and evaluate; returns the test metrics (on the main process)."""
     ds, splits = load_splits(config)
     print(ds.summary())
-    return fit_and_evaluate(config, splits)
+    return fit_and_evaluate(config, splits, resume)
 
 
-def fit_and_evaluate(config: RunConfig, splits: dict) -> dict:
-    """Fit on splits["train"] (validating on "validation"), save, and evaluate on "test"."""
+def fit_and_evaluate(config: RunConfig, splits: dict, resume: bool = False) -> dict:
+    """Fit on splits["train"] (validating on "validation"), save, and evaluate on "test".
+
+    `resume` continues from the run's checkpoints; without it, a run folder holding checkpoints
+    is an error. Returns the test metrics on the main process, an empty dict on the others.
+    """
     out = Path(config.output_dir)
     name = config.name or out.name
     train, val, test = splits["train"], splits.get("validation"), splits.get("test")
+    val = _classes_only_outside_training(train, val, test)
     clf = config.build()
     print(f"training {config.method} on {len(train)} texts"
           + (f", validating on {len(val)}" if val is not None else ""))
     with PeakMemory() as memory:
-        return _fit_and_evaluate(config, clf, train, val, test, out, name, memory)
+        return _fit_and_evaluate(config, clf, train, val, test, out, name, memory, resume)
 
 
-def _fit_and_evaluate(config: RunConfig, clf, train, val, test, out: Path, name: str, memory: PeakMemory) -> dict:
-    start = time.perf_counter()
-    clf.fit(train.texts, train.labels, validation=None if val is None else (val.texts, val.labels))
-    train_seconds = time.perf_counter() - start
+def _classes_only_outside_training(train, val, test):
+    """Warn, before any training, about classes that only the validation or test split holds.
+
+    The model cannot learn them: their test items are scored as wrong (and counted), and their
+    validation items are left out, since they cannot guide the choice of weights. Returns the
+    validation split to use.
+    """
+    from causalclf.data.labels import LabelSpace
+    from causalclf.evaluation.metrics import encode_truth, unseen_labels
+
+    known = LabelSpace.from_labels(train.labels)
+    for split, part in (("validation", val), ("test", test)):
+        missing = {} if part is None else unseen_labels(part.labels, known)
+        if missing:
+            named = ", ".join(f"{label!r} ({n} item{'s' if n > 1 else ''})" for label, n in missing.items())
+            fate = ("left out of validation" if split == "validation"
+                    else "scored as wrong, and named in the metrics")
+            log.warning("class(es) never seen in training but present in the %s split: %s; the model cannot "
+                        "predict them, so these items are %s", split, named, fate)
+    if val is None:
+        return None
+    _, unseen = encode_truth(val.labels, known)
+    return val.subset([i for i, bad in enumerate(unseen) if not bad]) if unseen.any() else val
+
+
+def _fit_and_evaluate(config: RunConfig, clf, train, val, test, out: Path, name: str, memory: PeakMemory,
+                      resume: bool) -> dict:
+    from causalclf.training import is_main_process, wait_for_everyone
+
+    with _checkpointing(clf, out / CHECKPOINT_DIR, resume):
+        start = time.perf_counter()
+        clf.fit(train.texts, train.labels, validation=None if val is None else (val.texts, val.labels))
+        train_seconds = time.perf_counter() - start
     calibration = None
-    if config.calibrate:
+    if config.calibrate:  # on every process: a distilled student's teacher must be the same everywhere
         if val is None:
-            raise ValueError("calibrate: true needs a validation split to fit the temperature on")
+            raise ConfigError("calibrate: true needs a validation split to fit the temperature on")
         calibration = clf.calibrate(val.texts, val.labels)
+    try:
+        metrics = (_save_and_evaluate(config, clf, train, test, out, name, memory, calibration, train_seconds)
+                   if is_main_process() else {})
+    finally:
+        wait_for_everyone()  # released even when the main process fails, so that no process waits forever
+    if config.distill and test is not None:
+        metrics["distill"] = _distill(config, clf, train, val, test, out)
+    if is_main_process():
+        shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)  # the run is written: nothing left to resume
+    return metrics
+
+
+@contextlib.contextmanager
+def _checkpointing(clf, folder: Path, resume: bool):
+    """While fitting, a trainable method checkpoints into `folder` (unless its training names a
+    checkpoint_dir) and resumes if asked; its parameters are put back after, so the saved model
+    does not carry this run's paths."""
+    if "training" not in clf.get_params(deep=False):  # TF-IDF, prompting: nothing to checkpoint
+        yield
+        return
+    given = clf.training
+    settings = vars(given) if isinstance(given, TrainingConfig) else dict(given or {})
+    clf.training = {**settings, "checkpoint_dir": settings.get("checkpoint_dir") or str(folder),
+                    "resume": resume or settings.get("resume", False)}
+    try:
+        yield
+    finally:
+        clf.training = given
+
+
+def _save_and_evaluate(config: RunConfig, clf, train, test, out: Path, name: str, memory: PeakMemory,
+                       calibration, train_seconds: float) -> dict:
+    """The main process's part: the model folder, then the test run."""
     clf.save_pretrained(out / MODEL_DIR)
     seed = clf._training_config().seed if hasattr(clf, "_training_config") else None
     info = {"calibration": calibration, "model": clf.get_params().get("model"), "dataset": _data_name(config.data),
             "train_seconds": train_seconds, "n_train": len(train), "seed": seed}
+    if hasattr(clf, "count_truncated"):
+        info["truncated_train"] = clf.count_truncated(train.texts)
+        _say_truncated(info["truncated_train"], len(train), "training", clf.max_length)
     if getattr(clf, "layer_scores_", None):  # layer: best; which block won, and each block's validation F1
         info["layer"], info["layer_scores"] = clf.layer_, clf.layer_scores_
     result = getattr(clf, "train_result_", None)
     if result is not None:
         info["training"] = {"steps": result.steps, "best_validation_score": result.best_score,
-                            "attempts": result.attempts, "collapsed": result.collapsed}
+                            "attempts": result.attempts, "collapsed": result.collapsed,
+                            "checkpoint_mb": result.checkpoint_mb, "model_mb": result.model_mb}
         if result.collapsed:
             log.warning("every training attempt collapsed (%s): the model predicts no better than a constant",
                         result.attempts)
     if test is None:
         log.warning("the dataset has no test split: nothing evaluated")
         return {"info": info}
-    metrics = evaluate(clf, test.texts, test.labels, out, name, info, memory)
-    if config.distill:
-        metrics["distill"] = _distill(config, clf, train, val, test, out)
-    return metrics
+    return evaluate(clf, test.texts, test.labels, out, name, info, memory)
 
 
 def _distill(config: RunConfig, teacher, train, val, test, out: Path) -> dict:
     from causalclf.methods.distill import distill
     from causalclf.methods.encoder import EncoderClassifier
+    from causalclf.training import is_main_process, wait_for_everyone
 
     spec = config.distill
     unlabeled = None
@@ -125,11 +215,15 @@ def _distill(config: RunConfig, teacher, train, val, test, out: Path) -> dict:
                      validation=None if val is None else (val.texts, val.labels),
                      test=(test.texts, test.labels), temperature=spec.temperature, alpha=spec.alpha)
     student_dir = Path(spec.output_dir or out / "student")
-    result.student.save_pretrained(student_dir / MODEL_DIR)
-    evaluate(result.student, test.texts, test.labels, student_dir, f"{config.name or out.name}-student",
-             {"model": student.model, "teacher": str(out / MODEL_DIR)})
-    print(f"distilled student keeps {result.f1_fraction:.1%} of the teacher's macro-F1 "
-          f"at {result.speedup:.1f}x its throughput")
+    try:
+        if is_main_process():
+            result.student.save_pretrained(student_dir / MODEL_DIR)
+            evaluate(result.student, test.texts, test.labels, student_dir, f"{config.name or out.name}-student",
+                     {"model": student.model, "teacher": str(out / MODEL_DIR)})
+            print(f"distilled student keeps {result.f1_fraction:.1%} of the teacher's macro-F1 "
+                  f"at {result.speedup:.1f}x its throughput")
+    finally:
+        wait_for_everyone()
     return {"student_dir": str(student_dir), **result.to_dict()}
 
 

@@ -193,3 +193,15 @@ def test_read_texts(tmp_path, kind):
     assert got == texts and len(set(ids)) == 3
     assert ids[0] == {"folder": "0.txt", "txt": "in.txt:1", "csv": "in.csv:2", "jsonl": "in.jsonl:1",
                       "parquet": "in.parquet:1"}[kind]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_a_one_megabyte_field_loads(tmp_path, suffix):
+    # Python's csv module stops at 131,072 characters a field unless told otherwise (readers.CSV_FIELD_LIMIT).
+    big = ("a long document, with \"quotes\" and commas " * 30_000)[:1_000_000]
+    frame = pd.DataFrame({"text": [big, "short one", "another"], "label": ["a", "b", "a"]})
+    path = tmp_path / f"big.{suffix}"
+    frame.to_csv(path, index=False) if suffix == "csv" else frame.to_json(path, orient="records", lines=True)
+    ds = load_dataset(path, split={"train": 1.0})
+    assert sorted(ds["train"].texts, key=len)[-1] == big
+    assert read_texts(path)[0] == [big, "short one", "another"]

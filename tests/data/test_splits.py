@@ -1,6 +1,7 @@
 """Splits: stratified, iteratively stratified for multi-label, seeded, and shared label space."""
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import Counter
@@ -97,11 +98,12 @@ def test_split_fractions_and_a_left_out_split(tmp_path):
     assert list(ds) == ["train", "test"] and [len(ds[s]) for s in ds] == [700, 300]
 
 
-def test_rare_class_falls_back_to_a_plain_split_and_says_so(tmp_path, caplog):
+def test_a_class_too_rare_to_stratify_is_named_and_stays_in_train(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         ds = load_dataset(_single(tmp_path, {"a": 20, "b": 20, "lonely": 1}))
-    assert "without stratification" in caplog.text
-    assert sum(len(s) for s in ds.values()) == 41 and "lonely" in ds.label_space.names
+    assert "class 'lonely' has 1 row: too few rows to stratify, kept in the training part only" in caplog.text
+    assert sum(len(s) for s in ds.values()) == 41 and ds["train"].label_counts()["lonely"] == 1
+    assert all(ds[s].label_counts() == {"a": 2, "b": 2} for s in ("validation", "test"))  # still stratified
 
 
 def test_limit_is_a_stratified_sample(tmp_path):
@@ -158,3 +160,37 @@ def test_pre_split_with_a_dataset_dict_inside_is_refused(tmp_path):
         str(tmp_path / "dd"))
     with pytest.raises(DataError, match="holds its own splits"):
         load_dataset({"train": str(tmp_path / "dd"), "test": str(tmp_path / "dd")})
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcde"), st.integers(2, 40), min_size=2), st.integers(0, 5),
+       st.sampled_from([[0.8, 0.2], [0.5, 0.5], [0.7, 0.3]]))
+def test_stratified_parts_hold_each_class_in_proportion_within_one_item(counts, seed, fractions):
+    labels = [c for c, n in sorted(counts.items()) for _ in range(n)]
+    sizes = split_sizes(len(labels), fractions)
+    if min(sizes) < len(counts):  # a part too small to hold every class cannot be stratified
+        return
+    parts = partition(labels, sizes, seed)
+    for part, size in zip(parts, sizes):
+        got = Counter(labels[i] for i in part)
+        for c, n in counts.items():
+            assert abs(got[c] - n * size / len(labels)) <= 1, (c, got[c], n, size)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["x", "y", "z", "w"]), st.sampled_from("ab")), min_size=12, max_size=60),
+       st.integers(0, 5))
+def test_kept_duplicates_never_straddle_splits(tmp_path_factory, rows, seed):
+    path = tmp_path_factory.mktemp("dups") / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": f"text {t}", "label": y}) + "\n" for t, y in rows))
+    ds = load_dataset({"path": str(path), "drop_duplicates": False, "seed": seed, "split": {"train": 0.5, "test": 0.5}})
+    assert sum(len(d) for d in ds.values()) == len(rows)  # a partition: nothing lost, nothing twice
+    assert not set(ds["train"].texts) & set(ds["test"].texts)
+
+
+def test_given_splits_that_share_texts_are_reported(tmp_path, caplog):
+    path = _single(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        ds = load_dataset({"train": str(path), "test": str(path), "drop_duplicates": False})
+    assert "1,000 texts of the test split also in an earlier split (kept as given)" in ds.report.summary()
+    assert "drop_duplicates: true drops them" in caplog.text

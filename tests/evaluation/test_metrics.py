@@ -85,3 +85,33 @@ def test_rejects_length_and_shape_mismatch():
         classification_metrics(["a"], ["a", "b"], space)
     with pytest.raises(ValueError):
         classification_metrics(["a", "b"], ["a", "b"], space, proba=np.ones((2, 3)) / 3)
+
+
+def test_a_true_label_the_model_never_saw_is_counted_named_and_wrong_never_a_crash():
+    space = LabelSpace(["a", "b"])
+    y_true = ["a", "b", "zzz", "zzz", "a"]
+    y_pred = ["a", "b", "a", None, "b"]  # None: an abstention must not "match" an unseen truth
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.5, 0.5], [0.4, 0.6]])
+    m = classification_metrics(y_true, y_pred, space, proba=proba)
+    assert m["n_unseen"] == 2 and m["unseen_labels"] == {"zzz": 2}
+    assert m["accuracy"] == pytest.approx(2 / 5)
+    # the unseen item predicted "a" is a false alarm for "a": precision 1/2, recall 1/2
+    assert m["per_class"]["a"]["precision"] == pytest.approx(0.5) and m["per_class"]["a"]["support"] == 2
+    known = [0, 1, 4]
+    assert m["ece"] == pytest.approx(classification_metrics([y_true[i] for i in known], [y_pred[i] for i in known],
+                                                            space, proba=proba[known])["ece"])
+    assert "2 item(s) carry a true label the model never saw in training, scored as wrong: 'zzz' (2)" in \
+        format_metrics(m)
+
+    multi = LabelSpace(["a", "b"], multi_label=True)
+    mm = classification_metrics([["a", "zzz"], ["b"]], [["a"], ["b"]], multi)
+    assert mm["n_unseen"] == 1 and mm["accuracy"] == 0.5 and mm["per_class"]["a"]["f1"] == 1.0
+
+
+def test_classes_without_test_items_are_listed_and_macro_f1_explained():
+    space = LabelSpace(["a", "b", "c"])
+    m = classification_metrics(["a", "a", "b"], ["a", "a", "b"], space)
+    assert m["accuracy"] == 1.0 and m["macro_f1"] == pytest.approx(2 / 3)  # c scores 0 for lack of items
+    assert m["classes_without_support"] == ["c"] and m["macro_f1_supported"] == 1.0
+    assert "no test item of class(es) 'c': macro-F1 counts each as F1 0; over the 2 classes with test items it " \
+           "is 1.0000" in format_metrics(m)

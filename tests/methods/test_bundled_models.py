@@ -79,7 +79,7 @@ def test_default_lora_trainable_parameters_on_smollm2(smollm2_cache):
     clf = EmbeddingHeadClassifier(model="smollm2-135m", max_length=16,
                                   training={"epochs": 1, "batch_size": 4, "progress_bar": False})
     clf.fit(texts, labels)
-    # r=8 on q,k,v,o,gate,up,down of 30 blocks (hidden 576, kv 192, mlp 1536) + a 576x2 head
+    # r=8 on q,k,v,o,gate,up,down of 30 blocks (hidden 576, kv 192, mlp 1536) + a bias-free 576x2 head
     per_block = 8 * ((576 + 576) * 2 + (576 + 192) * 2 + (576 + 1536) * 3)
-    assert clf.trainable_parameters == 30 * per_block + 576 * 2 + 2
+    assert clf.trainable_parameters == 30 * per_block + 576 * 2
     assert clf.predict_proba(texts).shape == (4, 2)

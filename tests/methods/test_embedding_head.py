@@ -110,6 +110,45 @@ def test_logits_equal_auto_model_for_sequence_classification(fitted_single):
     np.testing.assert_allclose(ours, np.stack(theirs), atol=1e-4)
 
 
+def test_predictions_run_a_merged_copy_and_leave_the_trained_model_and_adapter_alone(fitted_single, tmp_path):
+    from safetensors.torch import load_file
+
+    clf, (val_texts, _) = fitted_single
+    clf._inference_cache = None  # build the copy here, between the two saves
+    clf.save_pretrained(tmp_path / "before")
+    state = {n: p.detach().clone() for n, p in clf.model_.state_dict().items()}
+    trainable = clf.trainable_parameters
+
+    merged = clf.predict_proba(val_texts)
+    inference = clf._inference_model()
+    assert inference is not clf.model_ and inference.head is clf.model_.head
+    assert not any("lora_" in n for n, _ in inference.named_parameters())  # plain Linear layers, adapters folded in
+    unmerged = clf.proba_from_logits(clf._logits_of(clf.model_, val_texts))
+    np.testing.assert_allclose(merged, unmerged, atol=1e-5)
+    assert clf._inference_model() is inference  # built once
+    np.testing.assert_allclose(clf.embed(val_texts), clf._features(clf.model_.backbone, val_texts, "x"), atol=1e-5)
+
+    for name, value in clf.model_.state_dict().items():
+        torch.testing.assert_close(value, state[name], rtol=0, atol=0)
+    assert clf.trainable_parameters == trainable
+    clf.save_pretrained(tmp_path / "after")
+    before, after = (load_file(str(tmp_path / d / "adapter" / "adapter_model.safetensors"))
+                     for d in ("before", "after"))
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_refitting_replaces_the_inference_copy(tiny_llama):
+    texts, labels = toy_single_label(6)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 2}, training=dict(FAST, epochs=3))
+    first = clf.fit(texts, labels).predict_proba(texts)
+    copy_before = clf._inference_model()
+    clf.set_params(training__seed=7, training__epochs=6).fit(texts, labels)
+    assert clf._inference_model() is not copy_before
+    refit = clf.predict_proba(texts)
+    np.testing.assert_allclose(refit, clf.proba_from_logits(clf._logits_of(clf.model_, texts)), atol=1e-5)
+    assert np.abs(refit - first).max() > 1e-3
+
+
 def test_multi_label_learns_with_tuned_thresholds(tiny_llama):
     texts, labels = toy_multi_label(120)
     val = toy_multi_label(30, seed=2)

@@ -137,6 +137,29 @@ def test_int8_inference_predicts_like_full_precision_and_leaves_the_weights_alon
     assert np.abs(loaded.predict_proba(test_texts) - int8).max() <= 1e-5
 
 
+def test_lora_encoder_predicts_with_a_merged_copy_keyed_on_its_settings(tiny_bert):
+    texts, labels = toy_single_label(n_per_class=8)
+    clf = EncoderClassifier(model=tiny_bert, lora={"r": 4, "lora_alpha": 8}, training=fast_training(epochs=3))
+    clf.fit(texts, labels)
+    state = {n: p.detach().clone() for n, p in clf.model_.state_dict().items()}
+    trainable = clf.trainable_parameters
+
+    merged = clf.predict_proba(texts)
+    inference = clf._inference_model()
+    assert type(inference).__name__ == "BertForSequenceClassification"  # no PEFT wrapper left
+    assert not any("lora_" in n for n, _ in inference.named_parameters())
+    np.testing.assert_allclose(merged, clf.proba_from_logits(clf._forward(clf.model_, texts)), atol=1e-5)
+    for name, value in clf.model_.state_dict().items():
+        torch.testing.assert_close(value, state[name], rtol=0, atol=0)
+    assert clf.trainable_parameters == trainable
+
+    clf.set_params(int8_inference=True)  # a setting of the copy: the next prediction rebuilds it
+    assert _dynamic_int8_linears(clf._inference_model()) > 0
+    clf.set_params(int8_inference=False)
+    assert _dynamic_int8_linears(clf._inference_model()) == 0
+    np.testing.assert_allclose(clf.predict_proba(texts), merged, atol=1e-6)
+
+
 def test_int8_copy_is_rebuilt_after_training(tiny_bert):
     # distill predicts with the untrained student first, then trains the same model object:
     # the int8 copy made before training must not survive it.

@@ -10,6 +10,9 @@ import numpy as np
 
 RawLabel = str | list[str]
 
+MISSING = frozenset({"", "nan", "na", "n/a", "none", "null"})
+"""Label strings that mean "no value" (compared case-insensitively): a missing label, never a class."""
+
 
 class LabelValueError(ValueError):
     """A label cell that cannot be read; the caller adds the file, row and column."""
@@ -53,6 +56,8 @@ def _scalar_text(value: Any) -> str:
     text = str(value).strip()
     if not text:
         raise LabelValueError("empty label")
+    if text.casefold() in MISSING:
+        raise LabelValueError(f"missing label ({text!r} means no value, not a class)")
     return text
 
 

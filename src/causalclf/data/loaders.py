@@ -13,7 +13,7 @@ from causalclf.data.config import SPLIT_NAMES, DataConfig
 from causalclf.data.dataset import DatasetSplits, TextDataset
 from causalclf.data.label_values import LabelValueError, RawLabel, parse_label, settle
 from causalclf.data.labels import LabelSpace
-from causalclf.data.readers import EXCLUDED, Record, detect_format, read_source
+from causalclf.data.readers import EXCLUDED, Record, iter_records, read_source, text_input
 from causalclf.data.report import DataError, LoadReport, OnError, RowErrors, plural
 from causalclf.data.shared import ag_news, reuters, uspto
 from causalclf.data.splits import partition, split_sizes
@@ -54,21 +54,17 @@ def read_texts(path: str | Path, text: str = "text", on_error: OnError = "raise"
     `path` is a csv/tsv/jsonl/json/parquet file (`text` names the column or is a template), a .txt
     file (one text per line), or a folder (one text per file, all files, sorted).
     """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
-    fmt = detect_format(path) if format == "auto" else format
-    template = TextTemplate("text" if fmt in ("folder", "txt") else text)
+    path, fmt, template = text_input(path, text, format)
     report = LoadReport()
     errors = RowErrors(on_error, report)
     rows = _RowChecker(template, errors, report, encoding=encoding)
     texts, ids = [], []
-    for records in read_source(path, fmt, template.fields, encoding=encoding, labelled=False).values():
-        for record in records:
-            t = rows.text(record)
-            if t is not None:
-                texts.append(t)
-                ids.append(record.id)
+    # The same record stream that `causalclf predict` reads chunk by chunk (causalclf.inference).
+    for record in iter_records(path, fmt, template.fields, encoding=encoding, labelled=False):
+        t = rows.text(record)
+        if t is not None:
+            texts.append(t)
+            ids.append(record.id)
     errors.log_summary()
     if not texts:
         raise DataError(f"{path}: no texts to read ({report.summary()})")
@@ -267,13 +263,14 @@ def _limit(rows: list[_Row], config: DataConfig, report: LoadReport) -> list[_Ro
 
 def _split(pooled: dict[str | None, TextDataset], config: DataConfig, report: LoadReport) -> dict[str, TextDataset]:
     """Unsplit data -> train/validation/test by `config.split`; given splits are kept, and a
-    missing validation split is carved from train when a test split was given."""
+    missing validation split is carved from train when a test split was given. Repeated texts
+    (kept with ``drop_duplicates: false``) always land in one split together."""
     fractions = {s: config.split.get(s, 0.0) for s in SPLIT_NAMES}
     if None in pooled:
         data = pooled[None]
         names = [s for s in SPLIT_NAMES if fractions[s] > 0]
         report.split = _describe_split({s: fractions[s] for s in names}, config.seed, data.label_space)
-        parts = partition(data.labels, split_sizes(len(data), [fractions[s] for s in names]), config.seed)
+        parts = _grouped_partition(data, [fractions[s] for s in names], config.seed)
         return {s: data.subset(p) for s, p in zip(names, parts)}
     splits = {s: pooled[s] for s in SPLIT_NAMES if s in pooled}
     if "train" not in splits:
@@ -281,10 +278,30 @@ def _split(pooled: dict[str | None, TextDataset], config: DataConfig, report: Lo
     if "validation" not in splits and "test" in splits and fractions["validation"] > 0:
         train = splits["train"]
         share = fractions["validation"] / (fractions["train"] + fractions["validation"])
-        keep, carved = partition(train.labels, split_sizes(len(train), [1 - share, share]), config.seed)
+        keep, carved = _grouped_partition(train, [1 - share, share], config.seed)
         report.split = _describe_split({"validation": share}, config.seed, train.label_space, "carved from train")
         splits = {"train": train.subset(keep), "validation": train.subset(carved), "test": splits["test"]}
+    seen: set[str] = set()
+    for split, part in splits.items():  # in split order: each split against the ones before it
+        n = sum(t in seen for t in part.texts)
+        if n:  # only possible with drop_duplicates: false, in files that came already split
+            report.notes.append(f"{plural(n, 'text')} of the {split} split also in an earlier split (kept as given)")
+            logger.warning("%s of the %s split also appear in an earlier split; drop_duplicates: true drops them",
+                           plural(n, "text"), split)
+        seen.update(part.texts)
     return splits
+
+
+def _grouped_partition(data: TextDataset, fractions: list[float], seed: int) -> list[list[int]]:
+    """`partition` by text: each distinct text (with the label of its first row) is placed once,
+    and its repeats follow it, so no text is in two parts."""
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(data.texts):
+        groups.setdefault(text, []).append(i)
+    firsts = [rows[0] for rows in groups.values()]
+    parts = partition([data.labels[i] for i in firsts], split_sizes(len(firsts), fractions), seed)
+    members = list(groups.values())
+    return [sorted(i for g in part for i in members[g]) for part in parts]
 
 
 def _describe_split(fractions: dict[str, float], seed: int, space: LabelSpace, how: str = "split") -> str:

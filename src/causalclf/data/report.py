@@ -5,6 +5,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from causalclf.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 OnError = Literal["raise", "skip"]
@@ -35,7 +37,7 @@ class RowIssue:
         return f"{', '.join(where)}: {self.reason}"
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Input data that causalclf will not guess about; `issue` locates it when a row is at fault."""
 
     def __init__(self, message: str, issue: RowIssue | None = None):
@@ -104,7 +106,8 @@ class RowErrors:
 
     def __call__(self, issue: RowIssue) -> None:
         if self.on_error == "raise":
-            raise DataError.from_issue(issue, " (on_error='skip' skips such rows and lists them in the report)")
+            raise DataError.from_issue(issue, " (on_error='skip', or `causalclf predict --on-error skip`, skips such rows "
+                                              "and lists them in the report)")
         self.report.skipped.append(issue)
 
     def log_summary(self) -> None:

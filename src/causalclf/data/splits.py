@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -44,7 +45,7 @@ def partition(labels: Sequence, sizes: Sequence[int], seed: int, stratified: boo
             parts.append(_carve_multi_label(remaining, y, size, seed, rng))
             remaining = np.setdiff1d(remaining, parts[-1])
         else:
-            remaining, part = _carve_single_label(remaining, y, size, seed)
+            remaining, part = _carve_single_label(remaining, y, size, seed, space.names)
             parts.append(part)
     parts = [remaining, *reversed(parts)]
     if multi:
@@ -52,14 +53,28 @@ def partition(labels: Sequence, sizes: Sequence[int], seed: int, stratified: boo
     return [np.sort(p) for p in parts]
 
 
-def _carve_single_label(idx: np.ndarray, y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _carve_single_label(idx: np.ndarray, y: np.ndarray, size: int, seed: int,
+                        names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, carved): `size` rows carved from `idx` in the label proportions.
+
+    A class with a single row cannot be on both sides: it stays on the kept side (the training
+    side of every split), and the warning names it. When the part is too small to hold every
+    class, stratification is impossible and a plain seeded split is made, said out loud.
+    """
+    counts = Counter(y[idx].tolist())
+    rare = np.isin(y[idx], [c for c, n in counts.items() if n < 2])
+    if (~rare).sum() <= size:  # too few other rows to carve the part from: no row can be held back
+        rare[:] = False
+    if rare.any():
+        logger.warning("%s: too few rows to stratify, kept in the training part only (never validated or "
+                       "tested)", ", ".join(f"class {names[c]!r} has {counts[c]} row" for c in sorted(set(y[idx][rare]))))
+    common = idx[~rare]
     try:
-        return tuple(train_test_split(idx, test_size=size, random_state=seed, stratify=y[idx]))
+        kept, carved = train_test_split(common, test_size=size, random_state=seed, stratify=y[common])
     except ValueError as e:
-        # sklearn refuses when a class has too few rows for both sides; a plain seeded split is
-        # the honest fallback, and it is said out loud.
-        logger.warning("stratified split impossible (%s); splitting %d rows without stratification", e, len(idx))
-        return tuple(train_test_split(idx, test_size=size, random_state=seed))
+        logger.warning("stratified split impossible (%s); splitting %d rows without stratification", e, len(common))
+        kept, carved = train_test_split(common, test_size=size, random_state=seed)
+    return np.concatenate([kept, idx[rare]]), carved
 
 
 def _carve_multi_label(idx: np.ndarray, y: np.ndarray, size: int, seed: int, rng: np.random.Generator) -> np.ndarray:

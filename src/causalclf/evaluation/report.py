@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from causalclf.evaluation import plots
+from causalclf.evaluation.metrics import encode_truth
 from causalclf.evaluation.document import Block, Heading, Image, Paragraph, Table, render_html, render_markdown
 from causalclf.evaluation.runs import Run, load_run
 from causalclf.evaluation.seeds import summarize_seeds
@@ -217,7 +218,8 @@ def _run_detail(run: Run, name: str, stem: str) -> list[Block]:
         blocks.append(Image(f"figures/{stem}-confusion.png", png, caption))
     if run.proba is not None:
         caption = f"Reliability: {name}"
-        png = plots.reliability_png(run.label_space.encode(run.y_true), run.proba, caption)
+        truth, unseen = encode_truth(run.y_true, run.label_space)
+        png = plots.reliability_png(truth[~unseen], run.proba[~unseen], caption)
         blocks.append(Image(f"figures/{stem}-reliability.png", png, caption))
     return blocks
 

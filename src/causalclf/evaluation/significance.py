@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from causalclf.data.labels import LabelSpace
-from causalclf.evaluation.metrics import check_paired, correct_per_item, encode_predictions
+from causalclf.evaluation.metrics import check_paired, correct_per_item, encode_predictions, encode_truth
 
 EXACT_BELOW = 25
 """McNemar uses the exact binomial test when fewer pairs than this are discordant."""
@@ -134,7 +134,7 @@ def paired_bootstrap(
         raise ValueError("confidence must lie in (0, 1)")
     check_paired(y_true, pred_a, pred_b)
     space = label_space or _infer_space(y_true, pred_a, pred_b)
-    truth = space.encode(y_true)
+    truth, _ = encode_truth(y_true, space)  # an unseen true label is a miss for every class, never a hit
     indicators = np.concatenate([_count_indicators(truth, pred, space) for pred in (pred_a, pred_b)], axis=1)
     k = len(space)
 

@@ -112,10 +112,15 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
         check_is_fitted(self)
 
     def _check_params(self) -> None:
-        """Every parameter has its declared type, choice and range (as a YAML config would be checked)."""
+        """Every parameter has its declared type, choice and range (as a YAML config would be checked),
+        and their combination can work."""
         from causalclf.config import check_instance
 
         check_instance(self)
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """Raise `ConfigError` for parameters that are each valid but cannot work together."""
 
     def get_params(self, deep: bool = True) -> dict:
         """Parameters; with `deep`, also each nested key as ``name__key`` (``training__seed``)."""

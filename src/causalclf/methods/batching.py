@@ -2,14 +2,19 @@
 
 Training rows are plain dicts (``input_ids``, ``attention_mask`` plus whatever targets a
 method trains on); inference runs longest-first, so each batch pads to similar lengths,
-and hands the results back in the caller's order.
+and hands the results back in the caller's order. Batches hold `batch_size` texts, or, with a
+token budget (`TokenBudget`), as many as fit it once padded: a batch's memory then depends on
+the budget alone, never on how long the texts happen to be.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
+
+from causalclf.config import positive
 
 TOKEN_KEYS = ("input_ids", "attention_mask")
 
@@ -48,18 +53,46 @@ def collate(tokenizer, rows: list[dict]) -> dict:
     return batch
 
 
+@dataclass(repr=False, eq=False, kw_only=True)
+class TokenBudget:
+    """The inference token budget of the methods that predict through `batched` (a mixin)."""
+
+    max_batch_tokens: int | None = field(default=None, metadata={
+        "help": "Cut inference batches by padded tokens instead of by count: each batch holds as many texts as "
+                "fit (longest text in the batch x texts <= this), so short texts go in large batches, long ones "
+                "in small, and memory is bounded by this number whatever the lengths; batch_size is then unused. "
+                "At least max_length. null batches batch_size texts at a time.", "check": positive})
+
+
+def batch_indices(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[np.ndarray]:
+    """Positions of each batch, longest texts first: `batch_size` at a time, or, with
+    `max_batch_tokens`, as many as keep (longest length in the batch) x (batch size) within it."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    if max_batch_tokens is None:
+        return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    if len(order) and lengths[order[0]] > max_batch_tokens:
+        raise ValueError(f"a text of {lengths[order[0]]} tokens does not fit max_batch_tokens={max_batch_tokens}; "
+                         "set it to at least max_length")
+    batches, start = [], 0
+    while start < len(order):
+        size = max_batch_tokens // max(int(lengths[order[start]]), 1)  # the first of a batch is its longest
+        batches.append(order[start:start + size])
+        start += size
+    return batches
+
+
 def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: list[dict],
             collate_fn: Callable[[list[dict]], dict], batch_size: int, desc: str,
-            device: torch.device) -> np.ndarray:
-    """Run `fn(input_ids, attention_mask)` over encoded rows, longest first, returned in order."""
+            device: torch.device, max_batch_tokens: int | None = None) -> np.ndarray:
+    """Run `fn(input_ids, attention_mask)` over encoded rows in `batch_indices` batches, returned in order."""
     from tqdm.auto import tqdm
 
-    order = np.argsort([-len(r["input_ids"]) for r in rows], kind="stable")
+    batches = batch_indices([len(r["input_ids"]) for r in rows], batch_size, max_batch_tokens)
     out: list[np.ndarray] = [None] * len(rows)  # type: ignore[list-item]
     with torch.no_grad():
-        for start in tqdm(range(0, len(rows), batch_size), desc=desc, disable=len(rows) <= batch_size,
-                          unit="batch"):
-            idx = order[start:start + batch_size]
+        # leave=False: a caller predicting chunk after chunk (causalclf predict) keeps one bar of its own
+        for idx in tqdm(batches, desc=desc, disable=len(batches) <= 1, unit="batch", leave=False):
             batch = collate_fn([rows[i] for i in idx])
             values = fn(batch["input_ids"].to(device), batch["attention_mask"].to(device))
             for j, i in enumerate(idx):

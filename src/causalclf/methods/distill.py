@@ -23,7 +23,7 @@ from scipy.special import expit, logit, softmax
 from torch import nn
 from torch.nn import functional as F
 
-from causalclf.config import DistillConfig
+from causalclf.config import ConfigError, DistillConfig
 from causalclf.methods.base import Classifier
 from causalclf.methods.encoder import EncoderClassifier
 from causalclf.training import TrainResult
@@ -162,11 +162,11 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
         alpha: weight of the hard-label loss on labelled texts (0: soft targets only).
     """
     if not hasattr(teacher, "label_space_"):
-        raise ValueError("the teacher must be a fitted Classifier: call fit() or from_pretrained() first")
+        raise ConfigError("the teacher must be a fitted Classifier: call fit() or from_pretrained() first")
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive, not {temperature}")
+        raise ConfigError(f"temperature must be positive, not {temperature}")
     if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must lie in [0, 1], not {alpha}")
+        raise ConfigError(f"alpha must lie in [0, 1], not {alpha}")
     texts, unlabeled = list(texts), list(unlabeled_texts or [])
     if labels is not None and len(labels) != len(texts):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")

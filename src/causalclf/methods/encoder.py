@@ -17,7 +17,7 @@ from torch import nn
 
 from causalclf.backbones import BackboneOptions, int8_for_cpu_inference, load_model, prepare_for_training
 from causalclf.config import TrainingConfig, lora_mapping, model_reference, positive
-from causalclf.methods.batching import Rows, batched
+from causalclf.methods.batching import Rows, TokenBudget, batched
 from causalclf.methods.transformer import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import validation_f1
 from causalclf.training import train_with_restarts
@@ -28,7 +28,7 @@ adapters and heads but makes a fully fine-tuned encoder forget its pretraining."
 
 
 @dataclass(repr=False, eq=False)
-class EncoderClassifier(TransformerClassifier):
+class EncoderClassifier(TransformerClassifier, TokenBudget):
     """A BERT-style encoder fine-tuned for classification (the encoder baseline).
 
     Parameters are the fields below and those of `TransformerClassifier`; `causalclf explain
@@ -107,9 +107,12 @@ class EncoderClassifier(TransformerClassifier):
         the loss, keeping it as ``.model`` (distillation); None trains the model on its own loss.
         `model` is a freshly built model (`new_model`) to start from; a run that collapses is
         rebuilt from a new seed (`train_with_restarts`). Model selection scores the weights
-        being trained, never a stale int8 copy.
+        being trained, never a stale inference copy.
         """
         config = self._training_config()
+        # Training may update the very module the inference copy was made from (distill predicts with
+        # the untrained student, then trains it), so the copy goes now.
+        self._inference_cache = None
         first = model
 
         def build(seed: int) -> nn.Module:
@@ -125,7 +128,6 @@ class EncoderClassifier(TransformerClassifier):
             self, self._forward(unwrap(module).eval(), val_texts), val_y, self.threshold_average)
         module, self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
         self.model_ = unwrap(module)
-        self._int8_model = None  # rebuilt from the trained weights on the next prediction
         if validation is not None:
             self.tune_thresholds_on(*validation, average=self.threshold_average)
         return self
@@ -136,14 +138,14 @@ class EncoderClassifier(TransformerClassifier):
     def _forward(self, model: nn.Module, texts: Sequence[str]) -> np.ndarray:
         fn = lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits  # noqa: E731
         return batched(fn, self.encode(texts), self._collate, self.batch_size, "predicting",
-                       next(model.parameters()).device)
+                       next(model.parameters()).device, self.max_batch_tokens)
 
-    def _inference_model(self) -> nn.Module:
-        if not self.int8_inference:
-            return self.model_.eval()
-        if getattr(self, "_int8_model", None) is None:
-            self._int8_model = int8_for_cpu_inference(self.model_)
-        return self._int8_model
+    def _inference_key(self) -> tuple:
+        return (*super()._inference_key(), self.int8_inference)
+
+    def _build_inference_model(self) -> nn.Module:
+        """The merged copy, or with `int8_inference` an int8 copy (which merges the adapters itself)."""
+        return int8_for_cpu_inference(self.model_) if self.int8_inference else super()._build_inference_model()
 
     def _trained_module(self) -> nn.Module:
         return self.model_
@@ -163,4 +165,3 @@ class EncoderClassifier(TransformerClassifier):
         else:
             self.model_ = self._load(str(path / MODEL_DIR))
         self.model_.eval()
-        self._int8_model = None

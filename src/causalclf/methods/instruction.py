@@ -22,7 +22,7 @@ import numpy as np
 from torch import nn
 
 from causalclf.backbones import load_model, prepare_for_training
-from causalclf.config import positive
+from causalclf.config import ConfigError, positive
 from causalclf.methods.base import Predictions
 from causalclf.methods.batching import Rows
 from causalclf.methods.lm_answer.labeler import AnswerSettings
@@ -46,6 +46,7 @@ class InstructionClassifier(TransformerClassifier, AnswerSettings):
 
     method_name: ClassVar[str] = "instruction"
     fitted_attributes: ClassVar[tuple[str, ...]] = ("lm_", "labeler_")
+    _special_tokens_in_length: ClassVar[bool] = False
 
     inference: Literal["score", "constrained", "generate"] = field(default="score", metadata={
         "help": "How labels are read: score (each label's log-likelihood; never invalid), constrained (greedy "
@@ -63,13 +64,15 @@ class InstructionClassifier(TransformerClassifier, AnswerSettings):
         """The causal LM (``tokenizer_`` is loaded)."""
         return load_model(self.model, "AutoModelForCausalLM", tokenizer=self.tokenizer_, options=self._options())
 
+    def _check_combinations(self) -> None:
+        if self.lora is None:
+            raise ConfigError("instruction tuning trains LoRA adapters (lora=None); "
+                              "for a frozen model use PromptClassifier")
+
     # ------------------------------------------------------------------ API
     def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "InstructionClassifier":
         from transformers import set_seed
 
-        if self.lora is None:
-            raise ValueError("instruction tuning trains LoRA adapters (lora=None); "
-                             "for a frozen model use PromptClassifier")
         y = self._init_labels(labels)
         config = self._training_config()
         self._load_tokenizer()

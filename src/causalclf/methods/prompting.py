@@ -18,7 +18,7 @@ from typing import ClassVar, Literal, Sequence
 import numpy as np
 
 from causalclf.backbones import BackboneOptions, count_trainable, load_model, load_tokenizer
-from causalclf.config import model_reference, non_negative, positive
+from causalclf.config import ConfigError, model_reference, non_negative, positive
 from causalclf.methods.base import Classifier, Predictions
 from causalclf.methods.lm_answer.chat_api import ChatEndpoint
 from causalclf.methods.lm_answer.labeler import AnswerSettings
@@ -73,6 +73,12 @@ class PromptClassifier(Classifier, AnswerSettings):
     threshold_average: Literal["macro", "micro"] = field(default="macro", metadata={
         "help": "Multi-label: the F1 average that thresholds are tuned for on validation (local model)."})
 
+    def _check_combinations(self) -> None:
+        if self.uses_endpoint and not self.api_model:
+            raise ConfigError("an endpoint (base_url) needs api_model, the endpoint's model name")
+        if not self.uses_endpoint and self.model is None:
+            raise ConfigError("give a local model or an endpoint base_url")
+
     @property
     def uses_endpoint(self) -> bool:
         return self.base_url is not None
@@ -81,11 +87,7 @@ class PromptClassifier(Classifier, AnswerSettings):
     def _setup(self) -> None:
         """Verbalizer, prompt format and (local) frozen model for the fitted label space."""
         if self.uses_endpoint:
-            if not self.api_model:
-                raise ValueError("an endpoint (base_url) needs api_model, the endpoint's model name")
             tokenizer = None
-        elif self.model is None:
-            raise ValueError("give a local model or an endpoint base_url")
         else:
             tokenizer = load_tokenizer(self.model)
             lm = load_model(self.model, "AutoModelForCausalLM", tokenizer=tokenizer, options=BackboneOptions(

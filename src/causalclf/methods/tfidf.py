@@ -16,6 +16,7 @@ from typing import ClassVar, Literal, Sequence
 import numpy as np
 
 from causalclf.config import ConfigError, non_negative, positive
+from causalclf.data.report import DataError
 from causalclf.methods.base import Classifier
 
 PIPELINE_FILE = "pipeline.skops"
@@ -90,7 +91,7 @@ class TfidfClassifier(Classifier):
     def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "TfidfClassifier":
         y = self._init_labels(labels)
         if not self.multi_label and len(np.unique(y)) < 2:
-            raise ValueError(f"single-label training needs at least two classes; got only {self.labels_}")
+            raise DataError(f"single-label training needs at least two classes; got only {self.labels_}")
         self.pipeline_ = self._build_pipeline().fit(list(texts), y)
         if validation is not None:
             self.tune_thresholds_on(*validation, average=self.threshold_average)

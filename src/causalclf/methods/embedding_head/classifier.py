@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from causalclf.backbones import load_model, prepare_for_training
-from causalclf.config import fraction, positive
-from causalclf.methods.batching import Rows, batched
+from causalclf.config import ConfigError, fraction, positive
+from causalclf.methods.batching import Rows, TokenBudget, batched
 from causalclf.methods.embedding_head.layers import keep_layers, n_layers, pooled_layers, resolve_layer
 from causalclf.methods.embedding_head.model import EmbeddingHeadModel, build_head, pooled_features
 from causalclf.methods.embedding_head.pooling import POOLING_MODES
@@ -49,7 +49,7 @@ def _loss_weight(class_weight, y: np.ndarray, label_names: list[str], multi_labe
     elif isinstance(class_weight, dict):
         unknown = set(class_weight) - set(label_names)
         if unknown:
-            raise ValueError(f"class_weight names unknown labels {sorted(unknown)}")
+            raise ConfigError(f"class_weight names labels that are not in the training data: {sorted(unknown)}")
         w = np.array([float(class_weight.get(n, 1.0)) for n in label_names])
     else:
         raise ValueError("class_weight must be None, 'balanced' or a {label: weight} dict")
@@ -57,7 +57,7 @@ def _loss_weight(class_weight, y: np.ndarray, label_names: list[str], multi_labe
 
 
 @dataclass(repr=False, eq=False)
-class EmbeddingHeadClassifier(TransformerClassifier):
+class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
     """Causal LM + pooling + head, fine-tuned with LoRA (or a frozen backbone).
 
     Parameters are the fields below and those of `TransformerClassifier` (model, lora,
@@ -111,7 +111,7 @@ class EmbeddingHeadClassifier(TransformerClassifier):
         return self._frozen_backbone
 
     def _pool_texts(self, fn, texts: Sequence[str], desc: str, device: torch.device) -> np.ndarray:
-        return batched(fn, self.encode(texts), self._collate, self.batch_size, desc, device)
+        return batched(fn, self.encode(texts), self._collate, self.batch_size, desc, device, self.max_batch_tokens)
 
     def _features(self, backbone: nn.Module, texts: Sequence[str], desc: str) -> np.ndarray:
         fn = lambda ids, mask: pooled_features(backbone, ids, mask, self.pooling)  # noqa: E731
@@ -120,20 +120,23 @@ class EmbeddingHeadClassifier(TransformerClassifier):
     # ------------------------------------------------------------------ API
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Pooled representations (n, hidden); before `fit`, of the base backbone."""
-        adapted = getattr(self, "model_", None)
+        adapted = self._inference_model() if hasattr(self, "model_") else None
         backbone = adapted.backbone if adapted is not None and adapted.backbone is not None else self._base_backbone()
         backbone.eval()
         return self._features(backbone, texts, "embedding")
 
-    def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EmbeddingHeadClassifier":
+    def _check_combinations(self) -> None:
         if self.layer == BEST and self.lora is not None:
-            raise ValueError("layer='best' trains a head per block on frozen features: set lora=None "
-                             "(or pick a block index for a LoRA backbone)")
+            raise ConfigError("layer='best' trains a head per block on frozen features: set lora=None "
+                              "(or pick a block index for a LoRA backbone)")
+
+    def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EmbeddingHeadClassifier":
         if self.layer == BEST and validation is None:
-            raise ValueError("layer='best' picks the block on validation data: pass validation=(texts, labels)")
+            raise ConfigError("layer='best' picks the block on validation data: pass validation=(texts, labels)")
         y = self._init_labels(labels)
         config = self._training_config()
-        self.tokenizer_, self._frozen_backbone, self.layer_scores_ = None, None, None
+        # the old inference copy goes now: it would sit in memory through training
+        self.tokenizer_, self._frozen_backbone, self.layer_scores_, self._inference_cache = None, None, None, None
         _, val_y, floor = self._validation(validation)
         weight = _loss_weight(self.class_weight, y, self.labels_, self.multi_label)
         fit = self._fit_frozen if self.lora is None else self._fit_lora
@@ -178,7 +181,9 @@ class EmbeddingHeadClassifier(TransformerClassifier):
             quiet = replace(config, progress_bar=False, logging_steps=10**9)
             fitted, self.layer_scores_ = {}, {}
             for k in range(1, total + 1):
-                fitted[k] = self._fit_head(train_all[:, k - 1], y, val_all[:, k - 1], val_y, floor, weight, quiet)
+                block = quiet if quiet.checkpoint_dir is None else replace(  # one checkpoint folder per head
+                    quiet, checkpoint_dir=str(Path(quiet.checkpoint_dir) / f"block-{k}"))
+                fitted[k] = self._fit_head(train_all[:, k - 1], y, val_all[:, k - 1], val_y, floor, weight, block)
                 self.layer_scores_[k] = fitted[k][1].best_score
                 log.info("block %d/%d: validation macro-F1 %.4f", k, total, self.layer_scores_[k])
             self.layer_ = max(self.layer_scores_, key=lambda k: (self.layer_scores_[k], k))
@@ -231,10 +236,17 @@ class EmbeddingHeadClassifier(TransformerClassifier):
         return self._pool_texts(fn, texts, "predicting", next(module.head.parameters()).device)
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        return self._logits_of(self.model_, texts)
+        return self._logits_of(self._inference_model(), texts)
 
     def _trained_module(self) -> nn.Module:
         return self.model_
+
+    def _build_inference_model(self) -> EmbeddingHeadModel:
+        """The trained backbone with LoRA merged (a copy), chained to the trained head itself."""
+        if self.model_.backbone is None:  # a frozen backbone: features come from `_base_backbone`
+            return self.model_.eval()
+        return EmbeddingHeadModel(self._merged(self.model_.backbone), self.model_.head, self.pooling,
+                                  self.multi_label).eval()
 
     # ------------------------------------------------------------------ persistence
     def _save_weights(self, path: Path) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from causalclf.config import ConfigError
+
 from causalclf.methods.embedding_head.pooling import pool
 
 LAYER_LISTS = ("layers", "h", "blocks")
@@ -24,7 +26,7 @@ def _find(model: nn.Module, names: tuple[str, ...], what: str):
         found = getattr(model, name, None)
         if found is not None:
             return name, found
-    raise ValueError(f"{type(model).__name__} has no {what} under any of {names}: "
+    raise ConfigError(f"{type(model).__name__} has no {what} under any of {names}: "
                      "choosing a layer is not supported for this architecture")
 
 
@@ -40,7 +42,7 @@ def resolve_layer(layer: int | None, total: int) -> int:
         raise ValueError(f"layer must be an integer block index, 'best' or null, not {layer!r}")
     k = total + 1 + layer if layer < 0 else layer
     if not 1 <= k <= total:
-        raise ValueError(f"layer {layer} is out of range: this model has {total} blocks (1..{total}, or -1..-{total})")
+        raise ConfigError(f"layer {layer} is out of range: this model has {total} blocks (1..{total}, or -1..-{total})")
     return k
 
 

@@ -93,6 +93,13 @@ class LMLabeler:
         return out
 
 
+def _has_text_field(value: str, where: str) -> None:
+    from causalclf.config import ConfigError
+
+    if "{text}" not in value:
+        raise ConfigError(f"{where}: a prompt template needs a {{text}} field, where the document goes")
+
+
 @dataclass(repr=False, eq=False, kw_only=True)
 class AnswerSettings:
     """Parameters of how an LM is asked and how it answers (instruction tuning and prompting).
@@ -105,7 +112,8 @@ class AnswerSettings:
                 "mapping (unmapped labels keep their names)."})
     prompt_template: str | None = field(default=None, metadata={
         "help": "The user message as a format string with {text} (and optionally {labels}, {separator}, {none}); "
-                "null uses a default instruction. It goes through the tokenizer's chat template when there is one."})
+                "null uses a default instruction. It goes through the tokenizer's chat template when there is one.",
+        "check": _has_text_field})
     show_labels: bool = field(default=True, metadata={"help": "List the label space in the default instruction."})
     label_separator: str = field(default=", ", metadata={
         "help": "Joins the labels of a multi-label answer (in label-space order)."})

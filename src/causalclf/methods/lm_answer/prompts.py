@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from causalclf.methods.lm_answer.verbalizers import Verbalizer
+from causalclf.config import ConfigError
 
 SINGLE_LABEL_INSTRUCTION = (
     "Classify the text into one of these categories: {labels}.\n"
@@ -50,7 +51,7 @@ class PromptFormat:
 
     def __post_init__(self) -> None:
         if self.template is not None and "{text}" not in self.template:
-            raise ValueError("a prompt template needs a {text} field")
+            raise ConfigError("a prompt template needs a {text} field")
 
     @property
     def chat(self) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from causalclf.methods.lm_answer.verbalizers import Verbalizer
+from causalclf.config import ConfigError
 
 Tokens = tuple[int, ...]
 
@@ -31,17 +32,18 @@ class ResponseTokens:
     @classmethod
     def build(cls, verbalizer: Verbalizer, tokenizer) -> "ResponseTokens":
         if tokenizer.eos_token_id is None:
-            raise ValueError("the tokenizer has no eos token to end a response with")
+            raise ConfigError("the tokenizer has no eos token to end a response with")
 
         def ids(text: str) -> Tokens:
             out = tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
             if not out:
-                raise ValueError(f"{text!r} tokenizes to nothing")
+                raise ConfigError(f"the verbalized label {text!r} tokenizes to nothing")
             return out
 
         first = tuple(ids(w) for w in verbalizer.words)
         if len(set(first)) != len(first):
-            raise ValueError(f"some labels tokenize identically (unknown words?): {verbalizer.words}")
+            raise ConfigError(f"some labels tokenize identically (unknown words?): {verbalizer.words}; "
+                              "set verbalizer: letters or numbers, or map them to distinct words")
         return cls(
             first=first,
             after=tuple(ids(verbalizer.separator + w) for w in verbalizer.words),

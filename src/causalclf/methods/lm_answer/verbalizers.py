@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from causalclf.config import ConfigError
 from causalclf.data.labels import LabelSpace
 
 STYLES = ("name", "letters", "numbers")
@@ -33,7 +34,7 @@ def normalize(text: str) -> str:
 def _code(style: str, index: int) -> str:
     if style == "letters":
         if index >= 26:
-            raise ValueError("the 'letters' verbalizer supports at most 26 labels; use 'numbers'")
+            raise ConfigError("the 'letters' verbalizer supports at most 26 labels; use 'numbers'")
         return string.ascii_uppercase[index]
     return str(index + 1)
 
@@ -65,7 +66,7 @@ class Verbalizer:
         if isinstance(spec, Mapping):
             unknown = set(spec) - set(names)
             if unknown:
-                raise ValueError(f"the verbalizer maps unknown labels {sorted(unknown)}; labels are {names}")
+                raise ConfigError(f"the verbalizer maps unknown labels {sorted(unknown)}; labels are {names}")
             words = [str(spec.get(n, n)) for n in names]
             descriptions = list(words)
         elif spec == "name":
@@ -74,18 +75,18 @@ class Verbalizer:
             words = [_code(spec, i) for i in range(len(names))]
             descriptions = [f"{w}: {n}" for w, n in zip(words, names)]
         else:
-            raise ValueError(f"unknown verbalizer {spec!r}; use one of {STYLES} or a {{label: word}} mapping")
+            raise ConfigError(f"unknown verbalizer {spec!r}; use one of {STYLES} or a {{label: word}} mapping")
         return cls(label_space, words, separator, none_word, descriptions)
 
     def __post_init__(self) -> None:
         keys = [normalize(w) for w in self.words]
         if len(set(keys)) != len(keys) or "" in keys:
-            raise ValueError(f"verbalized labels must be distinct and non-empty after normalisation: {self.words}")
+            raise ConfigError(f"verbalized labels must be distinct and non-empty after normalisation: {self.words}")
         if self.label_space.multi_label and normalize(self.none_word) in keys:
-            raise ValueError(f"the none word {self.none_word!r} is also a label's word")
+            raise ConfigError(f"the none word {self.none_word!r} is also a label's word")
         sep = self.separator.strip()
         if sep and any(sep in w for w in self.words):
-            raise ValueError(f"the separator {self.separator!r} occurs inside a verbalized label")
+            raise ConfigError(f"the separator {self.separator!r} occurs inside a verbalized label")
         # Earlier entries win: the verbalized word, then the label's own name.
         self._synonyms = {}
         for j, word in enumerate(self.words):

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from causalclf.methods.batching import Rows
 from causalclf.config import TrainingConfig
+from causalclf.methods.batching import Rows
 from causalclf.training import train
 
 

@@ -1,0 +1,132 @@
+"""The embedding head's inference against this machine's own matmul peak (issue 9, part 4).
+
+Target: the smollm2-135m head predicting bbc-news at batch 32 reaches at least 90% of the
+machine's measured matmul peak (fp32 square GEMMs on a CPU with torch's thread count, bf16
+on a GPU; `causalclf.bench.matmul_peak`). FLOPs are counted as `causalclf bench` counts
+them (`FlopCounterMode`: the matmuls and attention executed, padding included).
+
+Two ways of running the same fitted head are timed back to back, interleaved, best of
+`--repeats`: ``unmerged``, the trained PEFT model (every adapted projection runs W x plus
+B(A x) * scale), and ``merged``, what `predict_proba` runs now (a cached copy with LoRA
+folded into W). The matmul peak is measured before and after the timings; the share uses
+the higher of the two. Throughput does not depend on what the head learned, so without
+`--model-dir` a head is fitted for two LoRA steps on 40 training articles (about 10 s).
+Writes bench/results/head_inference_<device>.json; `--profile` also prints each variant's
+operators by time (`torch.profiler`, one pass each), which is where the waste shows.
+
+    OMP_NUM_THREADS=1 python bench/head_inference.py --threads 1   # one core, the CPU target
+    python bench/head_inference.py --model-dir runs/quickstart/embedding-head/model --profile
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from baselines_bbc import RESULTS, environment
+
+TARGET = 0.9
+
+
+def quick_head(max_length: int):
+    """A smollm2-135m head after two LoRA steps on 40 articles spread over the training split."""
+    from causalclf import EmbeddingHeadClassifier
+    from causalclf.data import load_dataset
+    from causalclf.quickstart import EMBEDDING_HEAD
+
+    train = load_dataset("bbc-news")["train"]
+    picked = range(0, len(train.texts), len(train.texts) // 40)
+    params = {**EMBEDDING_HEAD, "max_length": max_length,
+              "training": {**EMBEDDING_HEAD["training"], "max_steps": 2, "progress_bar": False}}
+    return EmbeddingHeadClassifier(**params).fit([train.texts[i] for i in picked], [train.labels[i] for i in picked])
+
+
+def main() -> None:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from causalclf.backbones import pick_device
+    from causalclf.bench import matmul_peak
+    from causalclf.data import load_dataset
+    from causalclf.methods import load_classifier
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", help="a saved embedding head (default: fit a quick smollm2-135m one)")
+    parser.add_argument("--texts", type=int, default=32, help="bbc-news test articles predicted per pass")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64, help="tokens per text of the quick head")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes per variant (the fastest is kept)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--profile", action="store_true", help="print each variant's operators by time")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    clf = load_classifier(args.model_dir) if args.model_dir else quick_head(args.max_length)
+    clf.set_params(batch_size=args.batch_size)
+    texts = load_dataset("bbc-news")["test"].texts[:args.texts]
+    device = pick_device(clf.device)
+    variants = {
+        "unmerged": lambda: clf.proba_from_logits(clf._logits_of(clf.model_, texts)),
+        "merged": lambda: clf.predict_proba(texts),
+    }
+
+    def timed(fn) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    peak_before = matmul_peak(str(device))
+    flops = {}
+    for name, fn in variants.items():  # also the warm-up (the merged copy is built here)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            fn()
+        flops[name] = counter.get_total_flops()
+    runs = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, fn in variants.items():
+            runs[name].append(timed(fn))
+    peak_after = matmul_peak(str(device))
+    peak = max(peak_before, peak_after, key=lambda p: p.flops_per_second)
+
+    results = {}
+    for name, seconds in runs.items():
+        best = min(seconds)
+        results[name] = {"seconds_runs": seconds, "seconds": best, "docs_per_second": len(texts) / best,
+                         "flops": flops[name], "flops_per_second": flops[name] / best,
+                         "share_of_matmul_peak": flops[name] / best / peak.flops_per_second}
+    record = {
+        "command": " ".join(["python", *sys.argv]), "environment": environment(), "device": str(device),
+        "model_dir": args.model_dir, "model": clf.model, "max_length": clf.max_length, "n_texts": len(texts),
+        "batch_size": args.batch_size, "repeats": args.repeats,
+        "matmul_peak_before": peak_before.to_dict(), "matmul_peak_after": peak_after.to_dict(),
+        "matmul_peak_flops": peak.flops_per_second, "results": results, "target_share": TARGET,
+        "target_met": results["merged"]["share_of_matmul_peak"] >= TARGET,
+        "merged_speedup": results["unmerged"]["seconds"] / results["merged"]["seconds"],
+    }
+    out = RESULTS / f"head_inference_{device.type}.json"
+    out.write_text(json.dumps(record, indent=2))
+    print(f"matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s "
+          f"({peak.dtype}, {peak.threads} threads, n={peak.size})")
+    for name, r in results.items():
+        print(f"{name:>9s}: {r['seconds']:.2f} s, {r['docs_per_second']:.1f} docs/s, "
+              f"{r['flops_per_second'] / 1e9:.1f} GFLOP/s = {r['share_of_matmul_peak']:.1%} of the matmul peak")
+    print(f"wrote {out}")
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        for name, fn in variants.items():
+            with profile(activities=activities) as prof:
+                fn()
+            print(f"\n{name}\n" + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Load test of `causalclf serve`: throughput and latency with micro-batching on and off.
+
+Starts the real server (`python -m causalclf serve`, a subprocess on a free loopback port)
+twice on the same model: with micro-batching (the default --max-batch-size, or the one given)
+and without it (--max-batch-size 1). Each time, CLIENTS concurrent clients (asyncio + httpx,
+one connection each) send REQUESTS POST /classify requests of one AG News test text each
+(cycling through the texts), after a short untimed warm-up. Reported per mode: throughput
+(requests/s), p50/p95/p99 and mean latency, errors, and the mean batch size the server's
+/metrics saw; then the ratios of batched to unbatched. The server is stopped with SIGTERM, so
+each run also goes through the graceful shutdown. Results go to
+bench/results/serve_load_<name>.json.
+
+    python bench/serve_load.py runs/ag-head/model                      # 2,000 requests, 16 clients
+    python bench/serve_load.py runs/ag-tfidf/model --requests 300 --clients 16 --name tfidf-smoke
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model_dir: str, port: int, max_batch_size: int, log_path: Path,
+                 startup_s: float) -> subprocess.Popen:
+    """The server in a subprocess, once /health answers; its output goes to `log_path`."""
+    import httpx
+
+    log = log_path.open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "causalclf", "serve", model_dir, "--port", str(port),
+         "--max-batch-size", str(max_batch_size)],
+        stdout=log, stderr=subprocess.STDOUT)
+    end = time.monotonic() + startup_s
+    while time.monotonic() < end:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with code {server.returncode}; see {log_path}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"the server did not answer /health within {startup_s:.0f} s; see {log_path}")
+
+
+def stop_server(server: subprocess.Popen, log_path: Path) -> str:
+    """SIGTERM, as a process manager stops it; "graceful" if uvicorn drained and shut the app down."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        return "killed after 120 s"
+    return "graceful" if "Application shutdown complete" in log_path.read_text() else f"exit code {server.returncode}"
+
+
+async def load(url: str, texts: list[str], n_requests: int, clients: int) -> tuple[list[float], int, float]:
+    """Latencies (s) of the successful requests, the error count, and the wall time of all `n_requests`."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    next_request = iter(range(n_requests))
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for i in next_request:  # one iterator shared by all clients: each request is sent once
+            start = time.perf_counter()
+            try:
+                reply = await http.post("/classify", json={"input": texts[i % len(texts)]})
+                ok = reply.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - start)
+            else:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        return latencies, errors, time.perf_counter() - start
+
+
+def batch_totals(url: str) -> np.ndarray:
+    """Texts and batches the server has run so far, from its /metrics."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {s.name: s.value for family in text_string_to_metric_families(httpx.get(url + "/metrics").text)
+               for s in family.samples}
+    return np.array([samples.get("causalclf_batch_size_sum", 0.0), samples.get("causalclf_batch_size_count", 0.0)])
+
+
+def run_mode(model_dir: str, max_batch_size: int, texts: list[str], args, log_path: Path) -> dict:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(model_dir, port, max_batch_size, log_path, args.startup_timeout)
+    try:
+        asyncio.run(load(url, texts, args.warmup, args.clients))
+        before = batch_totals(url)
+        latencies, errors, seconds = asyncio.run(load(url, texts, args.requests, args.clients))
+        batched_texts, batches = batch_totals(url) - before
+    finally:
+        shutdown = stop_server(server, log_path)
+    ms = np.asarray(latencies) * 1000
+    return {
+        "max_batch_size": max_batch_size,
+        "errors": errors,
+        "seconds": seconds,
+        "throughput_rps": len(latencies) / seconds,
+        "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+                       "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())} if len(ms) else None,
+        "mean_batch_size": batched_texts / batches if batches else None,
+        "shutdown": shutdown,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model_dir")
+    parser.add_argument("--requests", type=int, default=2000, help="timed requests per mode")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--max-batch-size", type=int, help="batch size of the batched mode (default: serve's)")
+    parser.add_argument("--warmup", type=int, default=64, help="untimed requests before each timed run")
+    parser.add_argument("--startup-timeout", type=float, default=600, help="seconds to wait for the model to load")
+    parser.add_argument("--name", help="results file suffix (default: the model folder's name, or its parent's "
+                                       "when the folder is called `model`)")
+    args = parser.parse_args()
+
+    from causalclf.data import load_dataset
+    from causalclf.methods.base import read_config
+    from causalclf.serve.options import ServeOptions
+
+    model = Path(args.model_dir)
+    name = args.name or (model.resolve().parent.name if model.name == "model" else model.name)
+    texts = load_dataset("ag_news")["test"].texts
+    batched_size = args.max_batch_size or ServeOptions().max_batch_size
+    RESULTS.mkdir(exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="causalclf-serve-load-")) / "server"
+    result = {
+        "model_dir": str(model), "method": read_config(model)["method"],
+        "texts": f"AG News test split ({len(texts)} texts), one per request, cycled",
+        "requests": args.requests, "clients": args.clients, "endpoint": "POST /classify",
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "batched": run_mode(str(model), batched_size, texts, args, Path(f"{logs}_batched.log")),
+        "unbatched": run_mode(str(model), 1, texts, args, Path(f"{logs}_unbatched.log")),
+    }
+    on, off = result["batched"], result["unbatched"]
+    result["ratio_batched_to_unbatched"] = {
+        "throughput": on["throughput_rps"] / off["throughput_rps"],
+        **({f"latency_{q}": on["latency_ms"][q] / off["latency_ms"][q] for q in ("p50", "p95", "p99")}
+           if on["latency_ms"] and off["latency_ms"] else {}),
+    }
+    out = RESULTS / f"serve_load_{name}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    shutil.rmtree(logs.parent)
+    print(json.dumps(result, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
