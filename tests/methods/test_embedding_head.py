@@ -272,3 +272,18 @@ def test_layer_errors(tiny_llama):
         EmbeddingHeadClassifier(model=tiny_llama, lora=None, layer="best").fit(texts, labels)
     with pytest.raises(ValueError, match="out of range.*2 blocks"):
         EmbeddingHeadClassifier(model=tiny_llama, lora=None, layer=3).fit(texts, labels)
+
+
+def test_a_lora_budget_picks_the_rank_whose_adapters_come_nearest_it(tiny_llama):
+    from causalclf.backbones import load_model
+    from causalclf.methods.lora_budget import lora_parameters
+
+    per_rank = lora_parameters(load_model(tiny_llama, "AutoModel"), 1)
+    texts, labels = toy_single_label(2)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 8, "lora_alpha": 16}, lora_budget=3 * per_rank + 5,
+                                  training=dict(FAST, epochs=1))
+    clf.fit(texts, labels)
+    adapters = sum(p.numel() for n, p in clf.model_.named_parameters() if "lora_" in n)
+    assert adapters == 3 * per_rank  # rank 3, counted from the model
+    config = clf.model_.backbone.peft_config["default"]
+    assert config.r == 3 and config.lora_alpha == 6  # alpha keeps its ratio to the rank

@@ -23,7 +23,7 @@ from causalclf.methods.lm_answer.label_scoring import PrefixScorer
 from causalclf.methods.lm_answer.labeler import LMLabeler
 from causalclf.methods.lora_budget import lora_parameters, lora_rank_for_budget, lora_targets
 from causalclf.methods.lm_answer.prompts import PromptFormat
-from causalclf.methods.lm_answer.sft import IGNORE, SFTCollator
+from causalclf.methods.lm_answer.sft import IGNORE, sft_collator
 from causalclf.methods.lm_answer.verbalizers import Verbalizer
 from tests.toy import TOY_WORDS, toy_multi_label, toy_single_label
 
@@ -99,7 +99,7 @@ def test_model_loss_is_the_mean_over_masked_positions(lm):
     model, tokenizer = lm
     rows = [{"input_ids": [5, 6, 7, 8, 2], "attention_mask": [1] * 5, "labels": [IGNORE] * 3 + [8, 2]},
             {"input_ids": [9, 10, 2], "attention_mask": [1] * 3, "labels": [IGNORE, 10, 2]}]
-    batch = SFTCollator(tokenizer.pad_token_id)(rows)
+    batch = sft_collator(tokenizer)(rows)
     with torch.no_grad():
         loss = model(**batch).loss.item()
     hand = [full_forward_log_prob(model, [5, 6, 7], [8, 2]), full_forward_log_prob(model, [9], [10, 2])]

@@ -183,3 +183,40 @@ def test_local_multi_label_thresholds_from_validation(tiny_llama):
 def test_needs_a_model_or_an_endpoint():
     with pytest.raises(ValueError, match="local model or an endpoint"):
         PromptClassifier(model=None).fit(TRAIN_TEXTS, TRAIN_LABELS)
+
+
+def test_an_endpoint_prompt_classifier_trains_predicts_and_serves_through_the_cli(server, tmp_path, capsys):
+    """Text answers and no probabilities: train, predict and serve must all work without a crash."""
+    import yaml
+    from fastapi.testclient import TestClient
+
+    from causalclf.cli import main
+    from causalclf.serve import create_app
+
+    texts, labels = toy_single_label(10)
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)))
+    config = tmp_path / "prompt.yaml"
+    config.write_text(yaml.safe_dump({"data": str(data), "method": "prompt", "model": None, "base_url": server.url,
+                                      "api_model": "toy-chat", "output_dir": str(tmp_path / "run")}))
+    assert main(["train", str(config)]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["n"] == 3 and metrics["info"]["trainable_parameters"] == 0
+    assert "ece" not in metrics  # no probabilities, no calibration figures
+    from causalclf.data import load_dataset
+
+    scored = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    test = load_dataset(str(data))["test"]  # the same seeded split the run used
+    assert [r["pred"] for r in scored] == PromptClassifier.from_pretrained(tmp_path / "run" / "model").predict(
+        test.texts) and not any("proba" in r for r in scored)
+
+    docs = tmp_path / "docs.txt"
+    docs.write_text("\n".join(DOCS[:3]) + "\n")
+    out = tmp_path / "preds.jsonl"
+    assert main(["predict", str(tmp_path / "run" / "model"), str(docs), "-o", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["label"] for r in rows] == ["sport", "money", "film"] and all(r.get("proba") is None for r in rows)
+
+    with TestClient(create_app(tmp_path / "run" / "model")) as http:
+        reply = http.post("/classify", json={"input": DOCS[:2]}).json()
+    assert [d["label"] for d in reply["data"]] == ["sport", "money"] and reply["data"][0]["probs"] is None

@@ -26,7 +26,7 @@ from causalclf.config import ConfigError, positive
 from causalclf.methods.base import Predictions
 from causalclf.methods.batching import Rows
 from causalclf.methods.lm_answer.labeler import AnswerSettings
-from causalclf.methods.lm_answer.sft import SFTCollator, sft_row
+from causalclf.methods.lm_answer.sft import sft_collator, sft_row
 from causalclf.methods.transformer import ADAPTER_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import tuned_thresholds, validation_f1
 from causalclf.training import train_with_restarts
@@ -94,7 +94,7 @@ class InstructionClassifier(TransformerClassifier, AnswerSettings):
             return validation_f1(self, self._labeler(module, self.tokenizer_).scores(val_texts), val_y,
                                  self.threshold_average)
 
-        self.lm_, self.train_result_ = train_with_restarts(build, Rows(rows), SFTCollator(self.tokenizer_.pad_token_id),
+        self.lm_, self.train_result_ = train_with_restarts(build, Rows(rows), sft_collator(self.tokenizer_),
                                                            config, None if validation is None else evaluate, floor)
         self.labeler_ = self._labeler(self.lm_, self.tokenizer_)
         if validation is not None and self.multi_label:

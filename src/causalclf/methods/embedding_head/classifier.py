@@ -44,8 +44,9 @@ def _loss_weight(class_weight, y: np.ndarray, label_names: list[str], multi_labe
             pos = y.sum(axis=0)
             w = (len(y) - pos) / np.maximum(pos, 1.0)
         else:
-            counts = np.bincount(y, minlength=k)
-            w = len(y) / (k * np.maximum(counts, 1))
+            from sklearn.utils.class_weight import compute_class_weight
+
+            w = compute_class_weight("balanced", classes=np.arange(k), y=y)
     elif isinstance(class_weight, dict):
         unknown = set(class_weight) - set(label_names)
         if unknown:

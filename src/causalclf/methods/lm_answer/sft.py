@@ -7,10 +7,7 @@ the target of position t - 1.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
-
-import torch
 
 IGNORE = -100
 """Label value the cross-entropy skips."""
@@ -23,20 +20,11 @@ def sft_row(prompt: Sequence[int], response: Sequence[int]) -> dict:
             "labels": [IGNORE] * len(prompt) + list(response)}
 
 
-@dataclass
-class SFTCollator:
-    """Right-pads a batch of `sft_row`s; padding gets attention 0 and label `IGNORE`."""
+def sft_collator(tokenizer):
+    """Right-pads a batch of `sft_row`s: token fields through the tokenizer (attention 0 on padding),
+    labels with `IGNORE` (transformers' `DataCollatorForSeq2Seq`)."""
+    from transformers import DataCollatorForSeq2Seq
 
-    pad_id: int
-
-    def __call__(self, rows: list[dict]) -> dict:
-        width = max(len(r["input_ids"]) for r in rows)
-        batch = {
-            "input_ids": torch.full((len(rows), width), self.pad_id, dtype=torch.long),
-            "attention_mask": torch.zeros((len(rows), width), dtype=torch.long),
-            "labels": torch.full((len(rows), width), IGNORE, dtype=torch.long),
-        }
-        for i, row in enumerate(rows):
-            for key, tensor in batch.items():
-                tensor[i, : len(row[key])] = torch.as_tensor(row[key])
-        return batch
+    if tokenizer.padding_side != "right":
+        raise ValueError("SFT rows are padded on the right, where no response token sits")
+    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE, return_tensors="pt")
