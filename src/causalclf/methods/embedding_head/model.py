@@ -53,7 +53,8 @@ class EmbeddingHeadModel(nn.Module):
     def forward(self, input_ids=None, attention_mask=None, features=None, labels=None):
         x = features if features is not None else pooled_features(self.backbone, input_ids, attention_mask,
                                                                   self.pooling)
-        logits = self.head(x.to(next(self.head.parameters()).device))
+        weight = next(self.head.parameters())  # fp32, unless an engine (DeepSpeed bf16) cast the whole module
+        logits = self.head(x.to(device=weight.device, dtype=weight.dtype))
         loss = None
         if labels is not None:
             if self.multi_label:
