@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,13 +200,20 @@ def test_compare_verb(tmp_path, toy_data, tiny_bert, capsys):
 
 
 @pytest.mark.parametrize("name, reference, n_runs", [
-    ("experiment_bbc.yaml", "embedding-head", 10), ("experiment_uspto.yaml", "embedding-head", 10),
-    ("ablation_pooling_bbc.yaml", "last", 9), ("ablation_verbalizer_bbc.yaml", "name", 9),
+    ("experiment_bbc.yaml", "embedding-head", 10), ("experiment_uspto.yaml", "embedding-head", 9),
+    ("experiment_reuters.yaml", "embedding-head", 9), ("experiment_ag_news.yaml", "embedding-head", 46),
+    ("experiment_bbc_full.yaml", "embedding-head", 27), ("ablation_pooling_bbc.yaml", "last", 9),
+    ("ablation_verbalizer_bbc.yaml", "name", 9), ("ablation_head_bias_bbc.yaml", "bias", 6),
 ])
 def test_bundled_experiment_configs_are_valid(name, reference, n_runs):
-    from pathlib import Path
-
     from causalclf.experiments import load_experiment
 
     experiment = load_experiment(Path(__file__).parents[1] / "configs" / name)
     assert experiment.reference == reference and len(experiment.runs()) == n_runs
+
+
+@pytest.mark.parametrize("name", ["bbc_embedding_head.yaml", "bbc_tfidf.yaml", "uspto_embedding_head.yaml"])
+def test_bundled_run_configs_are_valid(name):
+    from causalclf.config import load_config
+
+    assert load_config(Path(__file__).parents[1] / "configs" / name).method
