@@ -163,13 +163,17 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
 
     def _init_labels(self, labels: Sequence, label_space: LabelSpace | None = None) -> np.ndarray:
         """Check the parameters, set ``label_space_`` from training labels and return their encoding."""
-        self._check_params()
         if len(labels) == 0:
             raise ValueError("cannot fit on an empty training set")
-        self.label_space_ = label_space or LabelSpace.from_labels(labels)
-        self.thresholds_ = np.full(len(self.label_space_), 0.5)
-        self.temperature_ = None
+        self._set_label_space(label_space or LabelSpace.from_labels(labels))
         return self.label_space_.encode(labels)
+
+    def _set_label_space(self, label_space: LabelSpace) -> None:
+        """Begin a fit: the parameters checked, the label space set, thresholds and temperature reset."""
+        self._check_params()
+        self.label_space_ = label_space
+        self.thresholds_ = np.full(len(label_space), 0.5)
+        self.temperature_ = None
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         self._check_fitted()

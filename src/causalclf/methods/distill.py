@@ -182,9 +182,7 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
     all_texts = texts + unlabeled
     targets = soft_targets(teacher, all_texts, temperature).astype(np.float32)
     # The student's label space is the teacher's, whatever subset of labels `labels` shows.
-    student._init_labels(labels if labels is not None else teacher.decide(targets), label_space=space)
-    student._load_tokenizer()
-    student.model_ = student.new_model()  # loaded once: it is also the first training attempt
+    student.start(space)  # the student's model is loaded once: it is also the first training attempt
     untrained_proba = student.predict_proba(eval_texts)
 
     n_labelled = len(texts) if labels is not None else 0
@@ -195,8 +193,7 @@ def distill(teacher: Classifier, student: EncoderClassifier | None = None, *, te
              has_label=np.float32(i < n_labelled))
         for i, (row, target) in enumerate(zip(student.encode(all_texts), targets))
     ]
-    student.fit_module(rows, validation, lambda model: DistillationObjective(model, temperature, alpha, multi),
-                       model=student.model_)
+    student.fit_module(rows, validation, lambda model: DistillationObjective(model, temperature, alpha, multi))
     train_result = student.train_result_
 
     # Timed back to back, so that both see the same load on a shared machine.

@@ -17,6 +17,7 @@ from torch import nn
 
 from causalclf.backbones import BackboneOptions, int8_for_cpu_inference, load_model, prepare_for_training
 from causalclf.config import TrainingConfig, lora_mapping, model_reference, positive
+from causalclf.data.labels import LabelSpace
 from causalclf.methods.batching import Rows, TokenBudget, batched
 from causalclf.methods.transformer import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import validation_f1
@@ -95,25 +96,32 @@ class EncoderClassifier(TransformerClassifier, TokenBudget):
     # ------------------------------------------------------------------ API
     def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EncoderClassifier":
         y = self._init_labels(labels)
-        self._load_tokenizer()
+        self.start(self.label_space_)
         return self.fit_module([dict(r, labels=t) for r, t in zip(self.encode(texts), y)], validation)
 
+    def start(self, label_space: LabelSpace) -> "EncoderClassifier":
+        """Begin a fit for `label_space` by hand (distillation does): the parameters checked, the tokenizer
+        and a fresh model (``model_``, untrained head; `fit_module` trains this very model first) loaded."""
+        self._set_label_space(label_space)
+        self._load_tokenizer()
+        self.model_, self._untrained = self.new_model(), True
+        return self
+
     def fit_module(self, rows: list[dict], validation: tuple | None = None,
-                   objective: Callable[[nn.Module], nn.Module] | None = None,
-                   model: nn.Module | None = None) -> "EncoderClassifier":
-        """Train on `rows` (from `encode`, with the targets `objective` reads) after ``label_space_`` is set.
+                   objective: Callable[[nn.Module], nn.Module] | None = None) -> "EncoderClassifier":
+        """Train the model `start` loaded on `rows` (from `encode`, with the targets `objective` reads).
 
         `objective(model)` wraps the classification model in the module whose forward returns
         the loss, keeping it as ``.model`` (distillation); None trains the model on its own loss.
-        `model` is a freshly built model (`new_model`) to start from; a run that collapses is
-        rebuilt from a new seed (`train_with_restarts`). Model selection scores the weights
-        being trained, never a stale inference copy.
+        A run that collapses is rebuilt from a new seed (`train_with_restarts`). Model selection
+        scores the weights being trained, never a stale inference copy.
         """
         config = self._training_config()
         # Training may update the very module the inference copy was made from (distill predicts with
         # the untrained student, then trains it), so the copy goes now.
         self._inference_cache = None
-        first = model
+        first = self.model_ if getattr(self, "_untrained", False) else None
+        self._untrained = False
 
         def build(seed: int) -> nn.Module:
             nonlocal first
