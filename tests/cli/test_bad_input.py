@@ -186,3 +186,29 @@ def test_unknown_explain_topic_and_debug_traceback(tmp_path):
     assert_user_error(run("explain", "embeding_head", cwd=tmp_path), "did you mean 'embedding_head'")
     debug = run("--debug", "explain", "embeding_head", cwd=tmp_path)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_predict_refuses_a_missing_output_folder_before_work_and_skips_bad_rows_when_told(tmp_path, data):
+    assert run("train", str(config(tmp_path, data)), cwd=tmp_path).returncode == 0
+    model = str(tmp_path / "run" / "model")
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"text": "goal match team"}\n{"text": ""}\nnot json\n{"body": "no text column"}\n'
+                      '{"text": "bank stock profit"}\n')
+    assert_user_error(run("predict", model, str(inputs), "-o", str(tmp_path / "missing" / "out.jsonl"),
+                          cwd=tmp_path), "does not exist")
+    assert_user_error(run("predict", model, str(inputs), "-o", str(tmp_path / "out.jsonl"), cwd=tmp_path),
+                      "in.jsonl, line 2", "--on-error skip")
+    done = run("predict", model, str(inputs), "-o", str(tmp_path / "out.jsonl"), "--on-error", "skip", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [w["label"] for w in written] == ["sport", "money"]
+    assert "3 bad rows skipped" in done.stderr + done.stdout  # rows in (5) = written (2) + skipped (3)
+
+
+def test_a_csv_field_longer_than_the_csv_modules_default_limit_trains(tmp_path, data):
+    long_text = "goal match team " * 20_000  # 320,000 characters, over csv's 131,072 default
+    with open(data, "a", newline="") as f:
+        csv.writer(f).writerow([long_text, "sport"])
+    done = run("train", str(config(tmp_path, data)), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "read 61 rows, kept 61" in done.stdout
