@@ -180,7 +180,7 @@ def test_table_pairs_by_seed_and_leaves_out_unpaired_seeds():
     ]
     for row in rows:
         row.update(accuracy=row["macro_f1"], micro_f1=row["macro_f1"], ece=None, trainable_parameters=10,
-                   train_seconds=1.0, docs_per_second=2.0)
+                   train_seconds=1.0, docs_per_second=2.0, peak_memory_mib=100.0)
     line = next(line for line in comparison_table(rows, "a").splitlines() if line.startswith("| b "))
     assert "-0.1000 (n=1)" in line  # only seed 1 is shared: 0.7 - 0.8
     assert "0.4000 ± 0.4243" in line  # b's own spread over its two seeds
@@ -217,3 +217,25 @@ def test_bundled_run_configs_are_valid(name):
     from causalclf.config import load_config
 
     assert load_config(Path(__file__).parents[1] / "configs" / name).method
+
+
+def test_report_only_tables_the_finished_runs_and_names_the_missing(tmp_path, toy_data, tiny_bert, monkeypatch):
+    raw = _raw(tmp_path, toy_data, tiny_bert, seeds=[1, 2])
+    experiment = parse_experiment(raw)
+    run_experiment(parse_experiment({**raw, "seeds": [1]}))  # as if stopped after the first seed
+
+    import causalclf.pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("--report-only trained a run")
+
+    monkeypatch.setattr(causalclf.pipeline, "fit_and_evaluate", refuse)
+    result = run_experiment(experiment, train=False)
+    assert [(r["method"], r["seed"]) for r in result["rows"]] == [("tfidf", None), ("encoder", 1)]
+    table = (tmp_path / "exp" / "table.md").read_text()
+    assert "Partial: 2 of 3 planned runs finished; not yet run: encoder seed 2." in table
+    assert "peak MiB" in table
+
+    empty = parse_experiment({**raw, "output_dir": str(tmp_path / "nothing")})
+    with pytest.raises(ExperimentError, match="no run has finished yet"):
+        run_experiment(empty, train=False)

@@ -100,7 +100,7 @@ def cmd_compare(args) -> int:
     if args.seeds:
         experiment.seeds = args.seeds
     _output_folder(experiment.output_dir, "output_dir")
-    run_experiment(experiment)
+    run_experiment(experiment, train=not args.report_only)
     return 0
 
 
@@ -291,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="YAML experiment (see configs/experiment_bbc.yaml)")
     p.add_argument("--output-dir", help="override the experiment's output_dir")
     p.add_argument("--seeds", type=int, nargs="+", help="override the experiment's seeds (e.g. one seed for a dry run)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: tables and reports of the runs finished so far, naming the missing ones")
     p.set_defaults(func=cmd_compare)
 
     from causalclf.data.readers import EXTENSIONS

@@ -251,8 +251,12 @@ def _finished(run_dir: Path, spec: dict) -> bool:
     return (run_dir / "metrics.json").is_file()
 
 
-def run_experiment(experiment: Experiment) -> dict:
-    """Train and evaluate every planned run not finished yet; write the tables, plots and reports."""
+def run_experiment(experiment: Experiment, train: bool = True) -> dict:
+    """Train and evaluate every planned run not finished yet; write the tables, plots and reports.
+
+    With `train` false nothing trains: the tables and reports cover the runs finished so far,
+    and say which planned runs are missing (to read an experiment that is still running).
+    """
     from causalclf.data import load_dataset
     from causalclf.evaluation import load_run
     from causalclf.pipeline import fit_and_evaluate
@@ -269,6 +273,14 @@ def run_experiment(experiment: Experiment) -> dict:
     # Under several processes all must train the same runs: each decides before the main process writes.
     left = [not _finished(Path(run.config.output_dir), _spec(run, experiment)) for run in runs]
     wait_for_everyone()
+    missing = [run for run, to_train in zip(runs, left) if to_train] if not train else []
+    if missing:
+        print(f"not trained (--report-only): {len(missing)} of {len(runs)} planned runs: "
+              + ", ".join(run.config.name for run in missing))
+        runs = [run for run, to_train in zip(runs, left) if not to_train]
+        left = [False] * len(runs)
+        if not runs:
+            raise ExperimentError(f"{experiment.name}: no run has finished yet; nothing to report")
     for i, (run, to_train) in enumerate(zip(runs, left), 1):
         run_dir = Path(run.config.output_dir)
         what = f"[{i}/{len(runs)}] {run.config.name}"
@@ -294,9 +306,13 @@ def run_experiment(experiment: Experiment) -> dict:
     _write_csv(out / "results.csv", RESULT_COLUMNS, rows)
     significance = paired_significance(loaded, experiment.reference)
     _write_csv(out / "significance.csv", SIGNIFICANCE_COLUMNS, significance)
-    sections = []
+    sections = [] if not missing else [
+        f"Partial: {len(runs)} of {len(runs) + len(missing)} planned runs finished; not yet run: "
+        + ", ".join(run.config.name for run in missing) + ".", ""]
     for size in experiment.sizes():
         at_size = [r for r in rows if r["train_size"] == size]
+        if not at_size:
+            continue
         heading = [] if size is None else [f"## Training size {size} ({at_size[0]['n_train']} documents)", ""]
         sections += heading + [comparison_table(at_size, experiment.reference), "",
                                significance_table([s for s in significance if s["train_size"] == size],
@@ -328,6 +344,8 @@ def _write_reports(experiment: Experiment, loaded: list, folder: Path, curves: P
     reports = {}
     for size in experiment.sizes():
         paths = [result.path for run, result in loaded if run.size == size]
+        if not paths:
+            continue
         preface = []
         if curves is not None and size == experiment.sizes()[-1]:
             preface = [Heading("Learning curves"), Image(f"figures/{curves.name}", curves.read_bytes(),
@@ -335,7 +353,7 @@ def _write_reports(experiment: Experiment, loaded: list, folder: Path, curves: P
         title = experiment.name if size is None else f"{experiment.name}: n={size}"
         reports[size] = write_report(paths, folder if size is None else folder / f"n-{size}", title=title,
                                      preface=preface)
-    return reports[experiment.sizes()[-1]]
+    return reports[max(reports, key=experiment.sizes().index)]
 
 
 def _result_row(run: PlannedRun, result) -> dict:
@@ -459,7 +477,7 @@ def comparison_table(rows: list[dict], reference: str) -> str:
         return f"{sum(values) / len(values):.1f}" if values else "–"
 
     lines = [f"| method | seeds | macro-F1 | micro-F1 | accuracy | ECE | trainable params | train s | docs/s "
-             f"| Δ macro-F1 vs {reference} |", "|" + "---|" * 10]
+             f"| peak MiB | Δ macro-F1 vs {reference} |", "|" + "---|" * 11]
     for method, runs in by_method.items():
         def cell(metric: str) -> str:
             values = [r[metric] for r in runs]
@@ -467,20 +485,21 @@ def comparison_table(rows: list[dict], reference: str) -> str:
                 return "–"
             return str(summarize_seeds(values)).replace(f" (n={len(values)})", "")
 
-        if method == reference:
-            delta = "(reference)"
-        else:
+        delta = "(reference)" if method == reference else "–"
+        if method != reference and reference in by_method:
             # Paired over the seeded side's seeds; a deterministic side pairs with each of them.
             seeds = [r["seed"] for r in by_method[method] + by_method[reference] if r["seed"] is not None] or [None]
-            paired = compare_over_seeds(per_seed(method, seeds), per_seed(reference, seeds))
-            delta = f"{paired.mean:+.4f}" + ("" if paired.std is None else f" ± {paired.std:.4f}")
-            delta += f" (n={paired.n})"
+            ours, theirs = per_seed(method, seeds), per_seed(reference, seeds)
+            if set(ours) & set(theirs):  # none in common while an experiment is still running
+                paired = compare_over_seeds(ours, theirs)
+                delta = f"{paired.mean:+.4f}" + ("" if paired.std is None else f" ± {paired.std:.4f}")
+                delta += f" (n={paired.n})"
         params = runs[0]["trainable_parameters"]
         seeds_cell = ", ".join("–" if r["seed"] is None else str(r["seed"]) for r in runs)
         lines.append(
             f"| {method} | {seeds_cell} | {cell('macro_f1')} | {cell('micro_f1')} | {cell('accuracy')} | {cell('ece')} "
             f"| {'–' if params is None else f'{params:,}'} | {mean([r['train_seconds'] for r in runs])} "
-            f"| {mean([r['docs_per_second'] for r in runs])} | {delta} |"
+            f"| {mean([r['docs_per_second'] for r in runs])} | {mean([r['peak_memory_mib'] for r in runs])} | {delta} |"
         )
     return "\n".join(lines)
 
