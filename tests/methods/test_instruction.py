@@ -177,3 +177,20 @@ def test_a_generate_mode_run_times_the_predictions_it_scores(single, tmp_path, m
     assert len(decoded) == 1  # decoded once, and those answers are the ones scored
     assert load_run(tmp_path / "run").y_pred == decoded[0][0]
     assert metrics["info"]["docs_per_second"] <= len(texts) / 0.5
+
+
+def test_inference_runs_on_a_merged_copy_and_follows_the_batch_size(single):
+    """The adapters merged into a copy give the scores of the adapted model; the trained one is untouched."""
+    clf, (texts, _) = single
+    merged = clf.decision_function(texts)
+    assert clf.labeler_.model is clf._inference_model() is not clf.lm_
+    assert not any("lora_" in n for n, _ in clf.labeler_.model.named_parameters())
+    assert any("lora_" in n for n, _ in clf.lm_.named_parameters())
+    adapted = clf._labeler(clf.lm_, clf.tokenizer_).scores(texts)
+    np.testing.assert_allclose(merged, adapted, atol=1e-4)
+    clf.set_params(batch_size=3)
+    try:
+        clf.decision_function(texts)
+        assert clf.labeler_.batch_size == 3  # a changed batch size reaches the labeler
+    finally:
+        clf.set_params(batch_size=8)

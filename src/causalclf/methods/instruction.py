@@ -107,7 +107,7 @@ class InstructionClassifier(TransformerClassifier, AnswerSettings):
         return [[int(i)] for i in y]
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        return self.labeler_.scores(list(texts))
+        return self._inference_labeler().scores(list(texts))
 
     def predict_with_proba(self, texts: Sequence[str]) -> Predictions:
         """Labels by the `inference` mode, probabilities always by scoring; sets ``invalid_``,
@@ -117,7 +117,8 @@ class InstructionClassifier(TransformerClassifier, AnswerSettings):
         if self.inference == "score":
             answers, responses = scored.labels, None
         else:
-            answers, responses = self.labeler_.decode(texts, self.inference == "constrained", self.max_new_tokens)
+            answers, responses = self._inference_labeler().decode(texts, self.inference == "constrained",
+                                                                  self.max_new_tokens)
         invalid = np.array([a is None for a in answers], dtype=bool)
         for i in np.flatnonzero(invalid):
             if self.invalid_policy == "fallback_score":
@@ -130,6 +131,14 @@ class InstructionClassifier(TransformerClassifier, AnswerSettings):
 
     def _trained_module(self) -> nn.Module:
         return self.lm_
+
+    def _inference_labeler(self):
+        """``labeler_`` around the inference model (LoRA merged into a copy), rebuilt when that model or
+        the batch size changed since."""
+        model = self._inference_model()
+        if self.labeler_.model is not model or self.labeler_.batch_size != self.batch_size:
+            self.labeler_ = self._labeler(model, self.tokenizer_)
+        return self.labeler_
 
     # ------------------------------------------------------------------ persistence
     def _save_weights(self, path: Path) -> None:
