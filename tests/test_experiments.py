@@ -106,6 +106,8 @@ def test_learning_curves_are_nested_stratified_and_shared_by_every_method(tmp_pa
     assert "Macro-F1 by training size" in table and "## Training size 9 (9 documents)" in table
     assert (out / "report" / "n-9" / "report.html").is_file()
     assert "Learning curves" in (out / "report" / "n-all" / "report.md").read_text()
+    assert "Data: read 72 rows, kept 72; split by causalclf: train 80% / validation 10% / test 10% (stratified, " \
+           "seed 42)" in (out / "report" / "n-9" / "report.md").read_text()
     assert result["table"] in table
 
 

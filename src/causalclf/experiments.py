@@ -324,7 +324,7 @@ def run_experiment(experiment: Experiment, train: bool = True) -> dict:
         curves.write_bytes(learning_curves_png(rows, experiment.name))
         table = learning_curve_table(rows) + f"\n\n![learning curves]({curves.name})\n\n" + table
     (out / "table.md").write_text(f"# {experiment.name}\n\n{ds.report.summary()}\n\n{table}\n", encoding="utf-8")
-    report = _write_reports(experiment, loaded, out / "report", curves)
+    report = _write_reports(experiment, loaded, out / "report", curves, ds.report.summary())
     print(f"\n{table}\n\nwrote {out / 'results.csv'}, {out / 'table.md'} and {report['html']}")
     return {"rows": rows, "table": table, "significance": significance, "report": report}
 
@@ -336,20 +336,21 @@ def _write_csv(path: Path, columns, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _write_reports(experiment: Experiment, loaded: list, folder: Path, curves: Path | None) -> dict:
-    """One `write_report` per training size (item-level significance among its runs)."""
+def _write_reports(experiment: Experiment, loaded: list, folder: Path, curves: Path | None, data: str) -> dict:
+    """One `write_report` per training size (item-level significance among its runs), each saying
+    where the data came from and how it was split (`data`: the load report)."""
     from causalclf.evaluation import write_report
-    from causalclf.evaluation.document import Heading, Image
+    from causalclf.evaluation.document import Heading, Image, Paragraph
 
     reports = {}
     for size in experiment.sizes():
         paths = [result.path for run, result in loaded if run.size == size]
         if not paths:
             continue
-        preface = []
+        preface = [Paragraph(f"Data: {data}.")]
         if curves is not None and size == experiment.sizes()[-1]:
-            preface = [Heading("Learning curves"), Image(f"figures/{curves.name}", curves.read_bytes(),
-                                                         "Macro-F1 against training documents and seconds")]
+            preface += [Heading("Learning curves"), Image(f"figures/{curves.name}", curves.read_bytes(),
+                                                          "Macro-F1 against training documents and seconds")]
         title = experiment.name if size is None else f"{experiment.name}: n={size}"
         reports[size] = write_report(paths, folder if size is None else folder / f"n-{size}", title=title,
                                      preface=preface)
