@@ -58,6 +58,7 @@ def test_runs_every_method_and_seed_on_one_slice_and_pairs_them(tmp_path, toy_da
     rows = _rows(out)
     assert [(r["method"], r["seed"]) for r in rows] == [("tfidf", ""), ("encoder", "1"), ("encoder", "2")]
     by_key = {(m, s): r.metrics["macro_f1"] for (m, s), r in runs.items()}
+    micro = {(m, s): r.metrics["micro_f1"] for (m, s), r in runs.items()}
     expected = np.mean([by_key["encoder", s] - by_key["tfidf", None] for s in (1, 2)])
     table = (out / "table.md").read_text()
     assert result["table"] in table and "(reference)" in table
@@ -71,6 +72,8 @@ def test_runs_every_method_and_seed_on_one_slice_and_pairs_them(tmp_path, toy_da
     for seed, row in significance.items():
         assert float(row["delta_macro_f1"]) == pytest.approx(by_key["encoder", seed] - by_key["tfidf", None])
         assert float(row["ci_low"]) <= float(row["delta_macro_f1"]) <= float(row["ci_high"])
+        assert float(row["delta_micro_f1"]) == pytest.approx(micro["encoder", seed] - micro["tfidf", None])
+        assert float(row["micro_ci_low"]) <= float(row["delta_micro_f1"]) <= float(row["micro_ci_high"])
     assert "Paired significance against tfidf" in table
     assert all(r["peak_memory_mib"] and float(r["peak_memory_mib"]) > 0 for r in rows)
 

@@ -58,7 +58,8 @@ RESULT_COLUMNS = ("method", "train_size", "seed", "n_train", "accuracy", "micro_
                   "trainable_parameters", "train_seconds", "docs_per_second", "peak_memory_mib", "attempts",
                   "collapsed")
 SIGNIFICANCE_COLUMNS = ("train_size", "method", "seed", "reference_seed", "delta_macro_f1", "ci_low", "ci_high",
-                        "bootstrap_p_holm", "mcnemar_n01", "mcnemar_n10", "mcnemar_p_holm")
+                        "bootstrap_p_holm", "delta_micro_f1", "micro_ci_low", "micro_ci_high", "micro_bootstrap_p_holm",
+                        "mcnemar_n01", "mcnemar_n10", "mcnemar_p_holm")
 
 
 @dataclass(frozen=True)
@@ -372,8 +373,9 @@ def _result_row(run: PlannedRun, result) -> dict:
 def paired_significance(loaded: list, reference: str, n_resamples: int = 1000) -> list[dict]:
     """Every other method's run against the reference's run of the same size and seed, item by item.
 
-    McNemar on per-item correctness and a paired bootstrap of Δ macro-F1 (method − reference);
-    both p-values Holm-adjusted over all the comparisons made at one training size. A
+    McNemar on per-item correctness and a paired bootstrap of Δ macro-F1 and Δ micro-F1 (method −
+    reference; micro-F1 is the usual multi-label figure); every p-value Holm-adjusted over all the
+    comparisons made at one training size. A
     deterministic run pairs with every seed of the other side.
     """
     from causalclf.evaluation import holm, mcnemar, paired_bootstrap
@@ -391,13 +393,17 @@ def paired_significance(loaded: list, reference: str, n_resamples: int = 1000) -
                     continue
                 boot = paired_bootstrap(ref.y_true, result.y_pred, ref.y_pred, ref.label_space, n_resamples, seed=0)
                 test = mcnemar(ref.y_true, result.y_pred, ref.y_pred, ref.label_space)
-                tests.append((run, ref_seed, boot.macro_f1, test))
-        boot_p = holm([b.p_value for _, _, b, _ in tests])
+                tests.append((run, ref_seed, boot, test))
+        boot_p = holm([b.macro_f1.p_value for _, _, b, _ in tests])
+        micro_p = holm([b.micro_f1.p_value for _, _, b, _ in tests])
         mc_p = holm([m.p_value for _, _, _, m in tests])
-        for (run, ref_seed, delta, test), bp, mp in zip(tests, boot_p, mc_p):
+        for (run, ref_seed, boot, test), bp, up, mp in zip(tests, boot_p, micro_p, mc_p):
+            macro, micro = boot.macro_f1, boot.micro_f1
             rows.append({"train_size": size, "method": run.method, "seed": run.seed, "reference_seed": ref_seed,
-                         "delta_macro_f1": delta.estimate, "ci_low": delta.ci_low, "ci_high": delta.ci_high,
-                         "bootstrap_p_holm": float(bp), "mcnemar_n01": test.n01, "mcnemar_n10": test.n10,
+                         "delta_macro_f1": macro.estimate, "ci_low": macro.ci_low, "ci_high": macro.ci_high,
+                         "bootstrap_p_holm": float(bp), "delta_micro_f1": micro.estimate,
+                         "micro_ci_low": micro.ci_low, "micro_ci_high": micro.ci_high,
+                         "micro_bootstrap_p_holm": float(up), "mcnemar_n01": test.n01, "mcnemar_n10": test.n10,
                          "mcnemar_p_holm": float(mp)})
     return rows
 
@@ -408,13 +414,16 @@ def significance_table(rows: list[dict], reference: str) -> str:
         return ""
     lines = [f"Paired significance against {reference} on the same test items (Holm-adjusted over "
              f"{len(rows)} comparison(s)):", "",
-             "| method | seed | Δ macro-F1 [95% CI] | bootstrap p | McNemar n01 / n10 | McNemar p |",
-             "|---|---|---|---|---|---|"]
+             "| method | seed | Δ macro-F1 [95% CI] | bootstrap p | Δ micro-F1 [95% CI] | bootstrap p "
+             "| McNemar n01 / n10 | McNemar p |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         seed = "–" if r["seed"] is None and r["reference_seed"] is None else (
             r["seed"] if r["seed"] is not None else f"– vs {r['reference_seed']}")
         lines.append(f"| {r['method']} | {seed} | {r['delta_macro_f1']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] "
-                     f"| {_p(r['bootstrap_p_holm'])} | {r['mcnemar_n01']} / {r['mcnemar_n10']} "
+                     f"| {_p(r['bootstrap_p_holm'])} | {r['delta_micro_f1']:+.4f} "
+                     f"[{r['micro_ci_low']:+.4f}, {r['micro_ci_high']:+.4f}] | {_p(r['micro_bootstrap_p_holm'])} "
+                     f"| {r['mcnemar_n01']} / {r['mcnemar_n10']} "
                      f"| {_p(r['mcnemar_p_holm'])} |")
     return "\n".join(lines)
 
