@@ -11,6 +11,12 @@ B(A x) * scale), and ``merged``, what `predict_proba` runs now (a cached copy wi
 folded into W). The matmul peak is measured before and after the timings; the share uses
 the higher of the two. Throughput does not depend on what the head learned, so without
 `--model-dir` a head is fitted for two LoRA steps on 40 training articles (about 10 s).
+
+A square GEMM of n=1024 is a ceiling that 576-wide layers cannot reach, so each variant also
+gets its kernel floor (`causalclf.bench.kernel_floor`): the matmul and attention kernels it
+executed, each shape replayed alone on this machine. `share_of_kernel_floor` is that floor's
+time over the variant's time: 100% would mean everything else (norms, activations, rotary
+embeddings, copies, Python) cost nothing.
 Writes bench/results/head_inference_<device>.json; `--profile` also prints each variant's
 operators by time (`torch.profiler`, one pass each), which is where the waste shows.
 
@@ -47,7 +53,7 @@ def main() -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from causalclf.backbones import pick_device
-    from causalclf.bench import matmul_peak
+    from causalclf.bench import count_cpu_attention, kernel_floor, matmul_peak
     from causalclf.data import load_dataset
     from causalclf.methods import load_classifier
 
@@ -60,6 +66,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--profile", action="store_true", help="print each variant's operators by time")
     args = parser.parse_args()
+    count_cpu_attention()
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -93,6 +100,7 @@ def main() -> None:
         for name, fn in variants.items():
             runs[name].append(timed(fn))
     peak_after = matmul_peak(str(device))
+    floors = {name: kernel_floor(fn, repeats=args.repeats) for name, fn in variants.items()}
     peak = max(peak_before, peak_after, key=lambda p: p.flops_per_second)
 
     results = {}
@@ -100,7 +108,9 @@ def main() -> None:
         best = min(seconds)
         results[name] = {"seconds_runs": seconds, "seconds": best, "docs_per_second": len(texts) / best,
                          "flops": flops[name], "flops_per_second": flops[name] / best,
-                         "share_of_matmul_peak": flops[name] / best / peak.flops_per_second}
+                         "share_of_matmul_peak": flops[name] / best / peak.flops_per_second,
+                         "kernel_floor": floors[name].to_dict(),
+                         "share_of_kernel_floor": floors[name].seconds / best}
     record = {
         "command": " ".join(["python", *sys.argv]), "environment": environment(), "device": str(device),
         "model_dir": args.model_dir, "model": clf.model, "max_length": clf.max_length, "n_texts": len(texts),
@@ -116,7 +126,9 @@ def main() -> None:
           f"({peak.dtype}, {peak.threads} threads, n={peak.size})")
     for name, r in results.items():
         print(f"{name:>9s}: {r['seconds']:.2f} s, {r['docs_per_second']:.1f} docs/s, "
-              f"{r['flops_per_second'] / 1e9:.1f} GFLOP/s = {r['share_of_matmul_peak']:.1%} of the matmul peak")
+              f"{r['flops_per_second'] / 1e9:.1f} GFLOP/s = {r['share_of_matmul_peak']:.1%} of the matmul peak; "
+              f"its kernels alone take {r['kernel_floor']['seconds']:.2f} s "
+              f"({r['kernel_floor']['flops_per_second'] / 1e9:.1f} GFLOP/s), {r['share_of_kernel_floor']:.1%} of its time")
     print(f"wrote {out}")
     if args.profile:
         from torch.profiler import ProfilerActivity, profile

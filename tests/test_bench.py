@@ -6,7 +6,7 @@ import json
 import pytest
 
 from causalclf import EncoderClassifier, TfidfClassifier
-from causalclf.bench import document_tokens, matmul_peak, measure_throughput
+from causalclf.bench import count_cpu_attention, document_tokens, kernel_floor, matmul_peak, measure_throughput
 from causalclf.cli import main
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
 from tests.toy import toy_single_label
@@ -54,6 +54,38 @@ def test_model_flops_are_reported_as_a_share_of_the_matmul_peak_measured_in_the_
     given = matmul_peak(sizes=[64], repeats=1)
     (row,) = measure_throughput(encoder, texts, batch_sizes=[4], repeats=1, peak=given)
     assert row.matmul_peak_flops == given.flops_per_second
+
+
+def test_cpu_attention_is_counted_like_the_gpu_kernels():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    count_cpu_attention()
+    count_cpu_attention()  # idempotent
+    q, k, v = (torch.randn(2, 4, 16, 8) for _ in range(3))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert counter.get_total_flops() == 2 * (2 * 2 * 4 * 16 * 16 * 8)  # q k^T and (scores) v, 2 FLOPs per MAC
+
+
+def test_kernel_floor_replays_each_kernel_shape_and_counts_its_calls():
+    import torch
+
+    layers = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 32),
+                                 torch.nn.Linear(32, 64))
+    x = torch.randn(16, 32)
+    with torch.no_grad():
+        floor = kernel_floor(lambda: layers(x), repeats=2)
+    by_shape = {(k["op"], tuple(map(tuple, k["shapes"]))): k for k in floor.kernels}
+    # The two 32 -> 64 layers run the same addmm shape: one replay, two calls.
+    wide = by_shape[("aten.addmm.default", ((64,), (16, 32), (32, 64)))]
+    narrow = by_shape[("aten.addmm.default", ((32,), (16, 64), (64, 32)))]
+    assert (wide["calls"], narrow["calls"], len(floor.kernels)) == (2, 1, 2)
+    assert wide["flops_per_call"] == narrow["flops_per_call"] == 2 * 16 * 32 * 64
+    assert floor.flops == 3 * 2 * 16 * 32 * 64
+    assert floor.seconds == pytest.approx(2 * wide["seconds_per_call"] + narrow["seconds_per_call"])
+    assert floor.flops_per_second == pytest.approx(floor.flops / floor.seconds)
 
 
 def test_document_tokens_respect_max_length(encoder):

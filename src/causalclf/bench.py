@@ -10,8 +10,9 @@ how close inference comes to what this machine's matmuls can do right now.
 
 FLOPs are counted, not estimated: a first pass over the texts (which also warms up lazy
 loading and kernels) runs under `torch.utils.flop_counter.FlopCounterMode`, which adds up
-the matrix multiplications and attention actually executed, padding included. Dynamically
-quantized int8 layers are not counted. Document tokens are the texts' tokens after
+the matrix multiplications and attention actually executed, padding included (torch counts no
+FLOPs for its CPU attention kernel, so `count_cpu_attention` registers the same formula as for
+the GPU kernels). Dynamically quantized int8 layers are not counted. Document tokens are the texts' tokens after
 truncation to `max_length`, without prompt or special tokens.
 """
 from __future__ import annotations
@@ -97,6 +98,115 @@ class MatmulPeak:
         return asdict(self)
 
 
+def count_cpu_attention() -> None:
+    """Make `FlopCounterMode` count the CPU attention kernel as it counts the GPU ones.
+
+    torch has flop formulas for the flash, efficient and cuDNN attention kernels but not for
+    `_scaled_dot_product_flash_attention_for_cpu`, which `scaled_dot_product_attention` runs on
+    a CPU; uncounted, a 256-token forward of smollm2 loses about 8% of its FLOPs. Idempotent.
+    """
+    import torch
+    from torch.utils.flop_counter import flop_registry, register_flop_formula, sdpa_flop_count
+
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is None or op in flop_registry:
+        return
+
+    @register_flop_formula(op)
+    def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+@dataclass
+class KernelFloor:
+    """How long the matmul and attention kernels a function runs take alone, replayed (see `kernel_floor`)."""
+
+    seconds: float
+    """Sum over the kernels executed of each one's best time when run in isolation."""
+    flops: int
+    """Their FLOPs, as `FlopCounterMode` counts them."""
+    kernels: list[dict]
+    """One row per distinct kernel: op, input shapes, calls, seconds per call, FLOPs per call."""
+
+    @property
+    def flops_per_second(self) -> float:
+        return self.flops / self.seconds
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "flops_per_second": self.flops_per_second}
+
+
+def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
+    """Run `fn` once, record every counted kernel (matmul, attention) and time each shape alone.
+
+    A square-matmul peak is a ceiling no model with small layers reaches: smollm2's projections
+    are 576 wide, and a GEMM that thin runs well below an n=1024 square one on the same cores.
+    The floor answers the fairer question: if everything but these kernels (norms, activations,
+    rotary embeddings, copies, Python) took no time, how long would the forward take? Each
+    distinct (op, shapes, strides) is replayed on random inputs of the same layout, best of
+    `repeats`, times the number of calls; the rest of `fn`'s time is what fusion could win.
+    """
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_map
+    from torch.utils.flop_counter import FlopCounterMode, flop_registry
+
+    count_cpu_attention()
+
+    def spec(value):
+        if isinstance(value, torch.Tensor):
+            return ("tensor", tuple(value.shape), tuple(value.stride()), value.dtype, value.device.type)
+        return value
+
+    calls: dict[str, dict] = {}
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func._overloadpacket in flop_registry:
+                packed = tree_map(spec, (args, kwargs))
+                key = f"{func}{packed!r}"
+                calls.setdefault(key, {"func": func, "spec": packed, "calls": 0})["calls"] += 1
+            return func(*args, **kwargs)
+
+    with Recorder():
+        fn()
+
+    def make(value):
+        if isinstance(value, tuple) and value and value[0] == "tensor":
+            _, shape, stride, dtype, device = value
+            out = torch.empty_strided(shape, stride, dtype=dtype, device=device)
+            return out.normal_() if dtype.is_floating_point else out.zero_()
+        return value
+
+    def is_spec(value):
+        return isinstance(value, tuple) and bool(value) and value[0] == "tensor"
+
+    kernels, total_seconds, total_flops = [], 0.0, 0
+    for call in calls.values():
+        args, kwargs = tree_map(make, call["spec"], is_leaf=is_spec)
+        counter = FlopCounterMode(display=False)
+        with counter:  # also the warm-up
+            call["func"](*args, **kwargs)
+        flops = counter.get_total_flops()
+        best = float("inf")
+        for _ in range(repeats):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            call["func"](*args, **kwargs)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - start)
+        shapes = [list(v[1]) for v in torch.utils._pytree.tree_leaves(call["spec"], is_leaf=is_spec) if is_spec(v)]
+        kernels.append({"op": str(call["func"]), "shapes": shapes, "calls": call["calls"],
+                        "seconds_per_call": best, "flops_per_call": flops})
+        total_seconds += best * call["calls"]
+        total_flops += flops * call["calls"]
+    kernels.sort(key=lambda k: -k["seconds_per_call"] * k["calls"])
+    return KernelFloor(seconds=total_seconds, flops=total_flops, kernels=kernels)
+
+
 def matmul_peak(device: str = "cpu", sizes: Sequence[int] | None = None, repeats: int = 5) -> MatmulPeak:
     """The machine's own dense matmul peak: the best FLOP/s of square matmuls, over `sizes` and `repeats`.
 
@@ -150,6 +260,7 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
 
     from causalclf.backbones import pick_device
 
+    count_cpu_attention()
     tokens = document_tokens(clf, texts)
     _, bf16_peak = device_peak_flops()
     sizes: list[int | None] = list(batch_sizes) if "batch_size" in clf.get_params() else [None]
