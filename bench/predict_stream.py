@@ -147,7 +147,8 @@ def token_budget(args, work: Path) -> dict:
     path = write_input(work / "mixed.jsonl", mixed, len(mixed))
     model = args.budget_model or tiny_head_model(work, args.budget_max_length)
     max_length = read_config(Path(model))["params"]["max_length"]
-    budgets = sorted({args.budget_batch_size * max_length, *args.budget_tokens})
+    worst_case = args.budget_batch_size * max_length
+    budgets = sorted({worst_case, *args.budget_tokens})
     settings = {"fixed": {"batch_size": args.budget_batch_size},
                 **{f"budget-{n}": {"max_batch_tokens": n} for n in budgets}}
     runs, tables = {}, {}
@@ -161,12 +162,11 @@ def token_budget(args, work: Path) -> dict:
     diff = max(float(np.abs(fixed.filter(like="proba_").to_numpy() - t.filter(like="proba_").to_numpy()).max())
                for t in tables.values())
     same_labels = all(list(fixed.label) == list(t.label) for t in tables.values())
-    same_worst_case = f"budget-{args.budget_batch_size * max_length}"
     return {"model": str(model), "max_length": max_length,
             "texts": {"short_ag_news": len(short), "long_bbc": len(long)}, "runs": runs,
             "speedup": {name: run["docs_per_second"] / runs["fixed"]["docs_per_second"]
                         for name, run in runs.items() if name != "fixed"},
-            "same_worst_case_budget": same_worst_case,
+            "same_worst_case_budget": f"budget-{worst_case}",
             "max_abs_proba_diff": diff, "outputs_equal": diff <= 1e-5 and same_labels}
 
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Sequence
-
-import numpy as np
+from typing import Callable, Sequence
 
 from causalclf.methods.base import Classifier
 from causalclf.resources import PeakMemory
@@ -98,6 +96,22 @@ class MatmulPeak:
         return asdict(self)
 
 
+def best_seconds(fn: Callable[[], object], repeats: int, cuda_device=None) -> float:
+    """The fastest of `repeats` calls of `fn`; with a CUDA device, the work it queued there is included."""
+    import torch
+
+    best = float("inf")
+    for _ in range(repeats):
+        if cuda_device is not None:
+            torch.cuda.synchronize(cuda_device)
+        start = time.perf_counter()
+        fn()
+        if cuda_device is not None:
+            torch.cuda.synchronize(cuda_device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def count_cpu_attention() -> None:
     """Make `FlopCounterMode` count the CPU attention kernel as it counts the GPU ones.
 
@@ -148,10 +162,11 @@ def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
     """
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_map
+    from torch.utils._pytree import tree_leaves, tree_map
     from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
     count_cpu_attention()
+    cuda = "cuda" if torch.cuda.is_available() else None
 
     def spec(value):
         if isinstance(value, torch.Tensor):
@@ -172,15 +187,15 @@ def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
     with Recorder():
         fn()
 
+    def is_spec(value):
+        return isinstance(value, tuple) and bool(value) and value[0] == "tensor"
+
     def make(value):
-        if isinstance(value, tuple) and value and value[0] == "tensor":
+        if is_spec(value):
             _, shape, stride, dtype, device = value
             out = torch.empty_strided(shape, stride, dtype=dtype, device=device)
             return out.normal_() if dtype.is_floating_point else out.zero_()
         return value
-
-    def is_spec(value):
-        return isinstance(value, tuple) and bool(value) and value[0] == "tensor"
 
     kernels, total_seconds, total_flops = [], 0.0, 0
     for call in calls.values():
@@ -189,16 +204,8 @@ def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
         with counter:  # also the warm-up
             call["func"](*args, **kwargs)
         flops = counter.get_total_flops()
-        best = float("inf")
-        for _ in range(repeats):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            call["func"](*args, **kwargs)
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
-        shapes = [list(v[1]) for v in torch.utils._pytree.tree_leaves(call["spec"], is_leaf=is_spec) if is_spec(v)]
+        best = best_seconds(lambda: call["func"](*args, **kwargs), repeats, cuda)
+        shapes = [list(v[1]) for v in tree_leaves(call["spec"], is_leaf=is_spec) if is_spec(v)]
         kernels.append({"op": str(call["func"]), "shapes": shapes, "calls": call["calls"],
                         "seconds_per_call": best, "flops_per_call": flops})
         total_seconds += best * call["calls"]
@@ -228,17 +235,10 @@ def matmul_peak(device: str = "cpu", sizes: Sequence[int] | None = None, repeats
         with counter:  # also the warm-up
             torch.mm(a, b, out=c)
         flops = counter.get_total_flops()
-        for _ in range(repeats):
-            if on_gpu:
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            torch.mm(a, b, out=c)
-            if on_gpu:
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - start
-            if best is None or flops / seconds > best.flops_per_second:
-                best = MatmulPeak(str(device), str(dtype).removeprefix("torch."), torch.get_num_threads(), n, flops,
-                                  seconds, flops / seconds)
+        seconds = best_seconds(lambda: torch.mm(a, b, out=c), repeats, device if on_gpu else None)
+        if best is None or flops / seconds > best.flops_per_second:
+            best = MatmulPeak(str(device), str(dtype).removeprefix("torch."), torch.get_num_threads(), n, flops,
+                              seconds, flops / seconds)
     return best
 
 
@@ -276,17 +276,9 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
             executed = counter.get_total_flops()
             if executed and peak is None:
                 peak = matmul_peak(str(pick_device(clf.get_params().get("device", "auto"))))
-            timings = []
             with PeakMemory() as memory:
-                for _ in range(repeats):
-                    if torch.cuda.is_available():
-                        torch.cuda.synchronize()
-                    start = time.perf_counter()
-                    clf.predict_proba(texts)
-                    if torch.cuda.is_available():
-                        torch.cuda.synchronize()
-                    timings.append(time.perf_counter() - start)
-            seconds = float(np.min(timings))
+                seconds = best_seconds(lambda: clf.predict_proba(texts), repeats,
+                                       "cuda" if torch.cuda.is_available() else None)
             tps = None if tokens is None else tokens / seconds
             flops = executed / seconds if executed else None
             results.append(Throughput(
