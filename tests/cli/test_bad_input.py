@@ -86,18 +86,27 @@ def test_a_bad_config_is_refused_with_its_key_and_no_traceback(tmp_path, data, k
 
 
 def test_the_validator_loads_nothing_before_it_refuses(tmp_path, data, monkeypatch, capsys):
-    """In process, with every loader replaced by a tripwire: a bad config never reaches them."""
-    import causalclf.backbones
-    import causalclf.data
-    import causalclf.data.loaders
+    """In process, with every loader replaced by a tripwire: a bad config never reaches them.
+
+    The method modules bind the loaders at import (`from causalclf.backbones import load_model`),
+    so they are imported first and patched where they hold the names: patched only in
+    `causalclf.backbones`, a method module imported meanwhile would keep the tripwire for good.
+    """
+    import importlib
+
     from causalclf.cli import main
 
     def tripwire(*args, **kwargs):
         raise AssertionError("something was loaded before the config was checked")
 
-    for module, name in ((causalclf.backbones, "load_model"), (causalclf.backbones, "load_tokenizer"),
-                         (causalclf.data, "load_dataset"), (causalclf.data.loaders, "load_dataset")):
-        monkeypatch.setattr(module, name, tripwire)
+    holders = [importlib.import_module(name) for name in (
+        "causalclf.backbones", "causalclf.data", "causalclf.data.loaders", "causalclf.methods.transformer",
+        "causalclf.methods.embedding_head.classifier", "causalclf.methods.encoder", "causalclf.methods.instruction",
+        "causalclf.methods.prompting")]  # all imported before any is patched
+    for module in holders:
+        for name in ("load_model", "load_tokenizer", "load_dataset"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, tripwire)
     for keys in ({"method": "embedding_head", "pooling": "cls"}, {"method": "instruction", "lora": None},
                  {"method": "prompt", "base_url": "http://localhost:1/v1"}):
         assert main(["train", str(config(tmp_path, data, **keys))]) == 2
