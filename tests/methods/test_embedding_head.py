@@ -30,10 +30,10 @@ def _alone_last_hidden(model_dir, texts):
     return np.stack(out)
 
 
-@pytest.mark.parametrize("padding_side", ["right", "left"])
-def test_embed_equals_last_token_hidden_state_of_each_text_alone(tiny_llama, padding_side):
-    clf = EmbeddingHeadClassifier(model=tiny_llama, padding_side=padding_side, batch_size=4)
-    emb = clf.embed(TEXTS)  # one mixed-length batch: padding on `padding_side`
+@pytest.mark.parametrize("padding_side, packing", [("right", False), ("left", False), ("right", True)])
+def test_embed_equals_last_token_hidden_state_of_each_text_alone(tiny_llama, padding_side, packing):
+    clf = EmbeddingHeadClassifier(model=tiny_llama, padding_side=padding_side, batch_size=4, packing=packing)
+    emb = clf.embed(TEXTS)  # one mixed-length batch: padding on `padding_side`, or packed
     assert emb.shape == (len(TEXTS), 32)
     np.testing.assert_allclose(emb, _alone_last_hidden(tiny_llama, TEXTS), atol=1e-4)
 

@@ -82,10 +82,10 @@ def batch_indices(lengths: Sequence[int], batch_size: int, max_batch_tokens: int
     return batches
 
 
-def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: list[dict],
-            collate_fn: Callable[[list[dict]], dict], batch_size: int, desc: str,
-            device: torch.device, max_batch_tokens: int | None = None) -> np.ndarray:
-    """Run `fn(input_ids, attention_mask)` over encoded rows in `batch_indices` batches, returned in order."""
+def batched(fn: Callable[[dict], torch.Tensor], rows: list[dict], collate_fn: Callable[[list[dict]], dict],
+            batch_size: int, desc: str, device: torch.device, max_batch_tokens: int | None = None) -> np.ndarray:
+    """Run `fn(batch)` over encoded rows in `batch_indices` batches, collated by `collate_fn` and moved to
+    `device`; `fn` returns one row per text of the batch. Results come back in the order of `rows`."""
     from tqdm.auto import tqdm
 
     batches = batch_indices([len(r["input_ids"]) for r in rows], batch_size, max_batch_tokens)
@@ -93,8 +93,8 @@ def batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rows: list
     with torch.no_grad():
         # leave=False: a caller predicting chunk after chunk (causalclf predict) keeps one bar of its own
         for idx in tqdm(batches, desc=desc, disable=len(batches) <= 1, unit="batch", leave=False):
-            batch = collate_fn([rows[i] for i in idx])
-            values = fn(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            batch = {k: v.to(device) for k, v in collate_fn([rows[i] for i in idx]).items()}
+            values = fn(batch)
             for j, i in enumerate(idx):
                 out[i] = values[j].float().cpu().numpy()
     return np.stack(out)

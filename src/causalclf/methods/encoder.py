@@ -144,7 +144,7 @@ class EncoderClassifier(TransformerClassifier, TokenBudget):
         return self._forward(self._inference_model(), texts)
 
     def _forward(self, model: nn.Module, texts: Sequence[str]) -> np.ndarray:
-        fn = lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits  # noqa: E731
+        fn = lambda batch: model(**batch).logits  # noqa: E731
         return batched(fn, self.encode(texts), self._collate, self.batch_size, "predicting",
                        next(model.parameters()).device, self.max_batch_tokens)
 

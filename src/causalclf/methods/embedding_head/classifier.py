@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import ClassVar, Literal, Sequence
 
@@ -24,6 +25,7 @@ from causalclf.methods.batching import Rows, TokenBudget, batched
 from causalclf.methods.embedding_head.layers import keep_layers, n_layers, pooled_layers, resolve_layer
 from causalclf.methods.embedding_head.model import EmbeddingHeadModel, build_head, pooled_features
 from causalclf.methods.embedding_head.pooling import POOLING_MODES
+from causalclf.methods.packing import pack_or_pad, packs_correctly
 from causalclf.methods.transformer import ADAPTER_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import tuned_thresholds, validation_f1
 from causalclf.training import train_with_restarts
@@ -90,6 +92,11 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         "help": "Weight the loss per class: balanced (inverse frequency), a {label: weight} mapping, or null."})
     padding_side: Literal["right", "left"] = field(default="right", metadata={
         "help": "Which side batches are padded on; pooling reads the attention mask, so results do not depend on it."})
+    packing: bool = field(default=True, metadata={
+        "help": "Inference without padding: the texts of a batch share rows as wide as its longest text, each "
+                "attending only to itself (position ids restart per text), so less compute goes to padding; the "
+                "probabilities are those of padded batches. Checked once per backbone on two probe texts; one "
+                "that mixes packed texts (custom code) is run padded, with a warning. Training always pads."})
 
     # ------------------------------------------------------------------ backbone
     def _load_backbone(self, layer: int | None = None) -> nn.Module:
@@ -111,12 +118,16 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
             self._frozen_backbone = backbone
         return self._frozen_backbone
 
-    def _pool_texts(self, fn, texts: Sequence[str], desc: str, device: torch.device) -> np.ndarray:
-        return batched(fn, self.encode(texts), self._collate, self.batch_size, desc, device, self.max_batch_tokens)
+    def _pool_texts(self, fn, texts: Sequence[str], desc: str, backbone: nn.Module) -> np.ndarray:
+        """`fn(batch)` over the texts, in packed batches when `packing` holds for `backbone`, else padded."""
+        collate = self._collate
+        if self.packing and packs_correctly(backbone, self.tokenizer_):
+            collate = partial(pack_or_pad, pad_id=self.tokenizer_.pad_token_id, padded=self._collate)
+        return batched(fn, self.encode(texts), collate, self.batch_size, desc, next(backbone.parameters()).device,
+                       self.max_batch_tokens)
 
     def _features(self, backbone: nn.Module, texts: Sequence[str], desc: str) -> np.ndarray:
-        fn = lambda ids, mask: pooled_features(backbone, ids, mask, self.pooling)  # noqa: E731
-        return self._pool_texts(fn, texts, desc, next(backbone.parameters()).device)
+        return self._pool_texts(lambda batch: pooled_features(backbone, batch, self.pooling), texts, desc, backbone)
 
     # ------------------------------------------------------------------ API
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -175,10 +186,9 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         total = n_layers(backbone)
         config = replace(config, group_by_length=False)
         if self.layer == BEST:
-            fn = lambda ids, mask: pooled_layers(backbone, ids, mask, self.pooling).transpose(0, 1)  # noqa: E731
-            device = next(backbone.parameters()).device
-            train_all = self._pool_texts(fn, texts, "features (every block)", device)
-            val_all = self._pool_texts(fn, validation[0], "features (every block)", device)
+            fn = lambda batch: pooled_layers(backbone, batch, self.pooling).transpose(0, 1)  # noqa: E731
+            train_all = self._pool_texts(fn, texts, "features (every block)", backbone)
+            val_all = self._pool_texts(fn, validation[0], "features (every block)", backbone)
             quiet = replace(config, progress_bar=False, logging_steps=10**9)
             fitted, self.layer_scores_ = {}, {}
             for k in range(1, total + 1):
@@ -233,8 +243,7 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         module.eval()
         if module.backbone is None:
             return self._head_logits(module, self._features(self._base_backbone(), texts, "predicting"))
-        fn = lambda ids, mask: module(input_ids=ids, attention_mask=mask)["logits"]  # noqa: E731
-        return self._pool_texts(fn, texts, "predicting", next(module.head.parameters()).device)
+        return self._pool_texts(lambda batch: module(**batch)["logits"], texts, "predicting", module.backbone)
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
         return self._logits_of(self._inference_model(), texts)

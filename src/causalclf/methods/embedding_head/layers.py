@@ -15,6 +15,7 @@ from torch import nn
 from causalclf.config import ConfigError
 
 from causalclf.methods.embedding_head.pooling import pool
+from causalclf.methods.packing import backbone_inputs, unpacked
 
 LAYER_LISTS = ("layers", "h", "blocks")
 """Attribute names of the block list in transformers' bare decoder models (Llama/Mistral/Qwen, GPT-2...)."""
@@ -55,12 +56,12 @@ def keep_layers(backbone: nn.Module, k: int) -> nn.Module:
     return backbone
 
 
-def pooled_layers(backbone: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                  pooling: str) -> torch.Tensor:
-    """(n_layers, batch, hidden) fp32: every block's output, through the final norm, pooled."""
-    out = backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+def pooled_layers(backbone: nn.Module, batch: dict, pooling: str) -> torch.Tensor:
+    """(n_layers, texts, hidden) fp32: every block's output on a padded or packed batch, through the
+    final norm, pooled."""
+    out = backbone(**backbone_inputs(batch), output_hidden_states=True)
     _, norm = _find(backbone, FINAL_NORMS, "final norm")
     states = out.hidden_states[1:]  # [0] is the token embeddings
     # transformers already returns the last block's output normed (== last_hidden_state)
     normed = [norm(h) for h in states[:-1]] + [states[-1]]
-    return torch.stack([pool(h, attention_mask, pooling).float() for h in normed])
+    return torch.stack([pool(unpacked(h, batch), batch["attention_mask"], pooling).float() for h in normed])

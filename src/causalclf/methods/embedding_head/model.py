@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from causalclf.methods.embedding_head.pooling import pool
+from causalclf.methods.packing import backbone_inputs, unpacked
 
 HEADS = ("linear", "mlp")
 
@@ -30,11 +31,10 @@ def build_head(kind: str, hidden: int, n_labels: int, mlp_hidden: int = 256, dro
     return nn.Sequential(*layers)
 
 
-def pooled_features(backbone: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    pooling: str) -> torch.Tensor:
-    """The backbone's last hidden layer, pooled to one fp32 vector per text."""
-    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    return pool(hidden, attention_mask, pooling).float()
+def pooled_features(backbone: nn.Module, batch: dict, pooling: str) -> torch.Tensor:
+    """The backbone's last hidden layer on a padded or packed batch, pooled to one fp32 vector per text."""
+    hidden = unpacked(backbone(**backbone_inputs(batch)).last_hidden_state, batch)
+    return pool(hidden, batch["attention_mask"], pooling).float()
 
 
 class EmbeddingHeadModel(nn.Module):
@@ -50,11 +50,15 @@ class EmbeddingHeadModel(nn.Module):
         self.backbone, self.head, self.pooling, self.multi_label = backbone, head, pooling, multi_label
         self.register_buffer("loss_weight", loss_weight, persistent=False)
 
-    def forward(self, input_ids=None, attention_mask=None, features=None, labels=None):
-        x = features if features is not None else pooled_features(self.backbone, input_ids, attention_mask,
-                                                                  self.pooling)
+    def forward(self, input_ids=None, attention_mask=None, features=None, labels=None, position_ids=None,
+                token_index=None):
+        if features is None:
+            batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_index is not None:  # a packed batch (`causalclf.methods.packing`)
+                batch.update(position_ids=position_ids, token_index=token_index)
+            features = pooled_features(self.backbone, batch, self.pooling)
         weight = next(self.head.parameters())  # fp32, unless an engine (DeepSpeed bf16) cast the whole module
-        logits = self.head(x.to(device=weight.device, dtype=weight.dtype))
+        logits = self.head(features.to(device=weight.device, dtype=weight.dtype))
         loss = None
         if labels is not None:
             if self.multi_label:
