@@ -10,7 +10,10 @@
    fixed longest-first batches of batch_size, on a mix of short (AG News) and long (bbc-news)
    texts; the probabilities must agree to 1e-5. On a CPU a budget that packs many short texts
    into one batch can be slower per token than a smaller one (the activations leave the cache),
-   so a sweep of budgets shows where this machine's optimum lies.
+   so a sweep of budgets shows where this machine's optimum lies. For an embedding head (which
+   packs its batches without padding by default), fixed batches are also run padded
+   (``packing: false``), the batching `predict` had before packing, and every speedup is
+   reported against that too.
 
 Writes bench/results/predict_stream.json (see --out).
 
@@ -139,6 +142,7 @@ def token_budget(args, work: Path) -> dict:
 
     from causalclf.data import load_dataset
     from causalclf.inference import predict_file
+    from causalclf.methods import load_classifier
     from causalclf.methods.base import read_config
 
     short = ag_news_texts()[:args.budget_short]
@@ -146,15 +150,20 @@ def token_budget(args, work: Path) -> dict:
     mixed = [t for pair in zip(short, long) for t in pair] + short[len(long):] + long[len(short):]
     path = write_input(work / "mixed.jsonl", mixed, len(mixed))
     model = args.budget_model or tiny_head_model(work, args.budget_max_length)
-    max_length = read_config(Path(model))["params"]["max_length"]
+    config = read_config(Path(model))
+    max_length = config["params"]["max_length"]
     worst_case = args.budget_batch_size * max_length
     budgets = sorted({worst_case, *args.budget_tokens})
-    settings = {"fixed": {"batch_size": args.budget_batch_size},
-                **{f"budget-{n}": {"max_batch_tokens": n} for n in budgets}}
+    settings = {"fixed": (model, {"batch_size": args.budget_batch_size}),
+                **{f"budget-{n}": (model, {"max_batch_tokens": n}) for n in budgets}}
+    packs = config["method"] == "embedding_head" and config["params"].get("packing") is not False
+    if packs:
+        padded = load_classifier(model).set_params(packing=False)
+        settings["fixed-padded"] = (padded, {"batch_size": args.budget_batch_size})
     runs, tables = {}, {}
-    for name, batching in settings.items():
+    for name, (clf, batching) in settings.items():
         out = work / f"mixed-{name}.parquet"
-        summary = predict_file(model, path, out, chunk_rows=args.chunk_rows, progress=False, **batching)
+        summary = predict_file(clf, path, out, chunk_rows=args.chunk_rows, progress=False, **batching)
         tables[name] = pd.read_parquet(out)
         runs[name] = {**batching, "docs_per_second": summary.docs_per_second, "seconds": summary.predict_seconds}
         print(name, runs[name], flush=True)
@@ -164,8 +173,11 @@ def token_budget(args, work: Path) -> dict:
     same_labels = all(list(fixed.label) == list(t.label) for t in tables.values())
     return {"model": str(model), "max_length": max_length,
             "texts": {"short_ag_news": len(short), "long_bbc": len(long)}, "runs": runs,
+            "packing": packs,
             "speedup": {name: run["docs_per_second"] / runs["fixed"]["docs_per_second"]
                         for name, run in runs.items() if name != "fixed"},
+            **({"speedup_vs_padded": {name: run["docs_per_second"] / runs["fixed-padded"]["docs_per_second"]
+                                      for name, run in runs.items() if name != "fixed-padded"}} if packs else {}),
             "same_worst_case_budget": f"budget-{worst_case}",
             "max_abs_proba_diff": diff, "outputs_equal": diff <= 1e-5 and same_labels}
 

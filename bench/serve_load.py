@@ -1,8 +1,9 @@
 """Load test of `causalclf serve`: throughput and latency with micro-batching on and off.
 
 Starts the real server (`python -m causalclf serve`, a subprocess on a free loopback port)
-twice on the same model: with micro-batching (the default --max-batch-size, or the one given)
-and without it (--max-batch-size 1). Each time, CLIENTS concurrent clients (asyncio + httpx,
+on the same model with micro-batching (the default --max-batch-size, or the one given) and
+without it (--max-batch-size 1); for a model that packs its batches (the embedding head's
+`packing`), a third time micro-batched with padded batches, to show what packing adds. Each time, CLIENTS concurrent clients (asyncio + httpx,
 one connection each) send REQUESTS POST /classify requests of one AG News test text each
 (cycling through the texts), after a short untimed warm-up. Reported per mode: throughput
 (requests/s), p50/p95/p99 and mean latency, errors, and the mean batch size the server's
@@ -117,6 +118,22 @@ def batch_totals(url: str) -> np.ndarray:
     return np.array([samples.get("causalclf_batch_size_sum", 0.0), samples.get("causalclf_batch_size_count", 0.0)])
 
 
+def padded_copy(model_dir: Path, folder: Path) -> Path | None:
+    """`model_dir` with ``packing: false`` (its weights linked, not copied); None for a model that does not pack."""
+    from causalclf.methods.base import CONFIG_NAME, read_config
+
+    config = read_config(model_dir)
+    if config["method"] != "embedding_head" or config["params"].get("packing") is False:  # absent: the default, on
+        return None
+    folder.mkdir()
+    for entry in model_dir.resolve().iterdir():
+        if entry.name != CONFIG_NAME:
+            (folder / entry.name).symlink_to(entry)
+    config["params"]["packing"] = False
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2))
+    return folder
+
+
 def run_mode(model_dir: str, max_batch_size: int, texts: list[str], args, log_path: Path) -> dict:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -171,12 +188,19 @@ def main() -> None:
         "batched": run_mode(str(model), batched_size, texts, args, Path(f"{logs}_batched.log")),
         "unbatched": run_mode(str(model), 1, texts, args, Path(f"{logs}_unbatched.log")),
     }
-    on, off = result["batched"], result["unbatched"]
-    result["ratio_batched_to_unbatched"] = {
-        "throughput": on["throughput_rps"] / off["throughput_rps"],
-        **({f"latency_{q}": on["latency_ms"][q] / off["latency_ms"][q] for q in ("p50", "p95", "p99")}
-           if on["latency_ms"] and off["latency_ms"] else {}),
-    }
+    padded = padded_copy(model, logs.parent / "padded-model")
+    if padded is not None:
+        result["batched_padded"] = run_mode(str(padded), batched_size, texts, args, Path(f"{logs}_padded.log"))
+
+    def ratios(on: dict, off: dict) -> dict:
+        return {"throughput": on["throughput_rps"] / off["throughput_rps"],
+                **({f"latency_{q}": on["latency_ms"][q] / off["latency_ms"][q] for q in ("p50", "p95", "p99")}
+                   if on["latency_ms"] and off["latency_ms"] else {})}
+
+    result["ratio_batched_to_unbatched"] = ratios(result["batched"], result["unbatched"])
+    if padded is not None:
+        result["ratio_padded_to_unbatched"] = ratios(result["batched_padded"], result["unbatched"])
+        result["ratio_packed_to_padded"] = ratios(result["batched"], result["batched_padded"])
     out = RESULTS / f"serve_load_{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     shutil.rmtree(logs.parent)
