@@ -30,7 +30,7 @@ def _alone_last_hidden(model_dir, texts):
     return np.stack(out)
 
 
-@pytest.mark.parametrize("padding_side, packing", [("right", False), ("left", False), ("right", True)])
+@pytest.mark.parametrize("padding_side, packing", [("right", False), ("left", False), ("right", True), ("left", True)])
 def test_embed_equals_last_token_hidden_state_of_each_text_alone(tiny_llama, padding_side, packing):
     clf = EmbeddingHeadClassifier(model=tiny_llama, padding_side=padding_side, batch_size=4, packing=packing)
     emb = clf.embed(TEXTS)  # one mixed-length batch: padding on `padding_side`, or packed

@@ -72,10 +72,12 @@ def _spy_pack(monkeypatch) -> list[tuple[int, int]]:
     return shapes
 
 
-@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
-def test_packed_features_equal_padded_ones_and_use_fewer_rows(tiny_llama, monkeypatch, pooling):
+@pytest.mark.parametrize("pooling, padding_side", [("last", "right"), ("mean", "right"), ("max", "right"),
+                                                   ("last", "left")])
+def test_packed_features_equal_padded_ones_and_use_fewer_rows(tiny_llama, monkeypatch, pooling, padding_side):
     shapes = _spy_pack(monkeypatch)
-    packed = EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling, batch_size=6, max_length=16).embed(TEXTS)
+    packed = EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling, batch_size=6, max_length=16,
+                                     padding_side=padding_side).embed(TEXTS)
     padded = EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling, batch_size=6, max_length=16,
                                      packing=False).embed(TEXTS)
     np.testing.assert_allclose(packed, padded, atol=1e-5)
