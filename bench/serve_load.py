@@ -3,11 +3,12 @@
 Starts the real server (`python -m causalclf serve`, a subprocess on a free loopback port)
 on the same model with micro-batching (the default --max-batch-size, or the one given) and
 without it (--max-batch-size 1); for a model that packs its batches (the embedding head's
-`packing`), a third time micro-batched with padded batches, to show what packing adds. Each time, CLIENTS concurrent clients (asyncio + httpx,
-one connection each) send REQUESTS POST /classify requests of one AG News test text each
-(cycling through the texts), after a short untimed warm-up. Reported per mode: throughput
-(requests/s), p50/p95/p99 and mean latency, errors, and the mean batch size the server's
-/metrics saw; then the ratios of batched to unbatched. The server is stopped with SIGTERM, so
+`packing`), a third time micro-batched with padded batches, to show what packing adds. Each
+time, CLIENTS concurrent clients (asyncio + httpx, one connection each) send REQUESTS
+POST /classify requests of one AG News test text each (cycling through the texts), after a
+short untimed warm-up. Reported per mode: throughput (requests/s), p50/p95/p99 and mean
+latency, errors, and the mean batch size the server's /metrics saw; then the ratios between
+the modes. The server is stopped with SIGTERM, so
 each run also goes through the graceful shutdown. Results go to
 bench/results/serve_load_<name>.json.
 

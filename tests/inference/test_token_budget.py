@@ -48,7 +48,10 @@ def test_batched_returns_rows_in_input_order_whatever_the_batches():
         ids = torch.tensor([r["input_ids"] + [0] * (width - len(r["input_ids"])) for r in batch])
         return {"input_ids": ids, "attention_mask": (ids >= 0).long()}
 
-    fn = lambda batch: torch.stack([batch["input_ids"].sum(1), torch.tensor([batch["input_ids"].shape[1]] * len(batch["input_ids"]))], 1)  # noqa: E731
+    def fn(batch):  # each row's id sum, and the batch's padded width
+        ids = batch["input_ids"]
+        return torch.stack([ids.sum(1), torch.tensor([ids.shape[1]] * len(ids))], 1)
+
     fixed = batched(fn, rows, collate, 2, "x", torch.device("cpu"))
     budget = batched(fn, rows, collate, 2, "x", torch.device("cpu"), max_batch_tokens=10)
     np.testing.assert_array_equal(fixed[:, 0], [3, 0, 21, 1, 10])  # each row's own ids, in input order

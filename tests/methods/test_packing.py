@@ -58,7 +58,7 @@ def test_a_batch_where_no_two_texts_share_a_row_is_padded_instead():
     assert "token_index" in pack_or_pad([{"input_ids": [1] * n} for n in (9, 5, 4)], 0, padded)  # 5 + 4 fit
 
 
-def _spy_pack(monkeypatch) -> list[tuple[int, int]]:
+def _spy_pack(monkeypatch) -> list[tuple[int, int, int]]:
     """Records (texts, rows, width) of every packed batch the classifier runs."""
     shapes, real = [], embedding_head.pack_or_pad
 

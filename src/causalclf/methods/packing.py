@@ -28,6 +28,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from causalclf.methods.batching import collate
+
 log = logging.getLogger(__name__)
 
 PROBE_TEXTS = ("A short probe.", "A second probe text, a few tokens longer than the first one.")
@@ -60,7 +62,19 @@ def pack(rows: list[dict], pad_id: int, capacity: int | None = None) -> dict:
     text): which of those are real.
     """
     lengths = [len(r["input_ids"]) for r in rows]
-    members = first_fit(lengths, max(capacity or 0, *lengths))
+    return _packed(rows, lengths, first_fit(lengths, max(capacity or 0, *lengths)), pad_id)
+
+
+def pack_or_pad(rows: list[dict], pad_id: int, padded: Callable[[list[dict]], dict]) -> dict:
+    """`pack(rows)` when two texts or more share a row; else the padded batch `padded(rows)`, which then
+    holds the same tokens (longest-first batches of similar lengths usually do)."""
+    lengths = [len(r["input_ids"]) for r in rows]
+    members = first_fit(lengths, max(lengths))
+    return padded(rows) if len(members) == len(rows) else _packed(rows, lengths, members, pad_id)
+
+
+def _packed(rows: list[dict], lengths: list[int], members: list[list[int]], pad_id: int) -> dict:
+    """The tensors of `pack` for texts laid out in rows as `first_fit` grouped them."""
     width = max(sum(lengths[i] for i in texts) for texts in members)
     input_ids = torch.full((len(members), width), pad_id, dtype=torch.long)
     position_ids = torch.zeros((len(members), width), dtype=torch.long)
@@ -78,15 +92,6 @@ def pack(rows: list[dict], pad_id: int, capacity: int | None = None) -> dict:
         position_ids[r, start:] = torch.arange(width - start)  # the row's padding: a segment of its own
     return {"input_ids": input_ids, "position_ids": position_ids, "token_index": token_index,
             "attention_mask": attention_mask}
-
-
-def pack_or_pad(rows: list[dict], pad_id: int, padded: Callable[[list[dict]], dict]) -> dict:
-    """`pack(rows)` when two texts or more share a row; else the padded batch `padded(rows)`, which then
-    holds the same tokens (longest-first batches of similar lengths usually do)."""
-    lengths = [len(r["input_ids"]) for r in rows]
-    if len(first_fit(lengths, max(lengths))) == len(rows):
-        return padded(rows)
-    return pack(rows, pad_id)
 
 
 def backbone_inputs(batch: dict) -> dict:
@@ -108,8 +113,6 @@ def packs_correctly(backbone: nn.Module, tokenizer) -> bool:
     """Whether `backbone` gives packed texts the hidden states they get padded (checked once per module)."""
     if backbone in _CHECKED:
         return _CHECKED[backbone]
-    from causalclf.methods.batching import collate
-
     rows = [{"input_ids": ids, "attention_mask": [1] * len(ids)} for ids in tokenizer(list(PROBE_TEXTS))["input_ids"]]
     device = next(backbone.parameters()).device
     padded = collate(tokenizer, rows)
