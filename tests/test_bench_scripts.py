@@ -1,0 +1,50 @@
+"""The evidence scripts under bench/ that compute something the library does not: their arithmetic."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from causalclf import EmbeddingHeadClassifier
+from tests.toy import toy_single_label
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+FAST = dict(epochs=3, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000,
+            early_stopping_patience=None)
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_long_text_windows_cut_every_text_and_the_first_window_is_what_the_head_predicts(tiny_llama):
+    windows = _script("long_text_windows")
+    texts, labels = toy_single_label()
+    clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=3, batch_size=8, training=FAST).fit(texts, labels)
+
+    logits, owner, rank = windows.window_logits(clf, texts)
+    n_tokens = [len(ids) for ids in clf.tokenizer_(texts)["input_ids"]]
+    assert np.bincount(owner, minlength=len(texts)).tolist() == [min(-(-n // 3), 8) for n in n_tokens]
+    assert max(n_tokens) > 3  # some texts really have several windows
+    np.testing.assert_allclose(logits[rank == 0], clf.decision_function(texts), atol=1e-5)
+
+    y = clf.label_space_.encode(labels)
+    scored = windows.scores(logits, owner, rank, y, len(texts))
+    assert scored["mean_logits_w1"] == round(f1_score(y, clf.label_space_.encode(clf.predict(texts)),
+                                                      average="macro"), 4)
+
+
+def test_long_text_windows_average_the_first_w_windows_of_each_text():
+    windows = _script("long_text_windows")
+    # text 0: its first window says class 0, its next two say class 1 more strongly; text 1: always class 1
+    logits = np.array([[2.0, 0.0], [0.0, 3.0], [0.0, 3.0], [0.0, 1.0]])
+    owner, rank = np.array([0, 0, 0, 1]), np.array([0, 1, 2, 0])
+    y = np.array([0, 1])
+    scored = windows.scores(logits, owner, rank, y, 2)
+    assert scored["mean_logits_w1"] == 1.0  # both right from the first window alone
+    assert scored["mean_logits_w2"] == scored["mean_logits_w3"] == round(f1_score(y, [1, 1], average="macro"), 4)
