@@ -146,3 +146,7 @@ def test_texts_cut_at_max_length_are_counted(tmp_path, head_model, capsys):
     assert "2 texts longer than max_length cut to it" in capsys.readouterr().err
     clf = load_classifier(head_model)
     assert clf.count_truncated(texts) == 2
+    # longer than the model's own limit too: counted, without transformers' "will result in indexing errors" warning
+    clf.tokenizer_.model_max_length = 20
+    assert clf.count_truncated(texts) == 2
+    assert not clf.tokenizer_.deprecation_warnings.get("sequence-length-is-longer-than-the-specified-maximum")

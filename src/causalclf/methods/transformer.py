@@ -102,7 +102,8 @@ class TransformerClassifier(Classifier):
 
     def count_truncated(self, texts: Sequence[str]) -> int:
         """How many of `texts` are longer than `max_length` tokens, and so are cut (their beginning is kept)."""
-        ids = self.tokenizer_(list(texts), add_special_tokens=self._special_tokens_in_length)["input_ids"]
+        # verbose=False: texts longer than the model's limit are what this counts, not a mistake to warn about
+        ids = self.tokenizer_(list(texts), add_special_tokens=self._special_tokens_in_length, verbose=False)["input_ids"]
         return sum(len(row) > self.max_length for row in ids)
 
     _special_tokens_in_length: ClassVar[bool] = True
