@@ -5,8 +5,8 @@ settings, placement (dtype, device, quantization), a token budget, training sett
 inference batch size; they tokenize, pad and batch the same way, count their trainable
 parameters from the model, and save the tokenizer and the adapter under the same folder names.
 They also predict the same way: through a cached inference copy of the trained module with its
-LoRA adapters merged into the weights (`_inference_model`), so training and the saved adapter
-never change.
+LoRA adapters merged into the weights and leaner MLP and norm modules (`_inference_model`,
+`causalclf.methods.lean_forward`), so training and the saved adapter never change.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from causalclf.backbones import DEFAULT_LORA, BackboneOptions, count_trainable, 
 from causalclf.config import TrainingConfig, lora_mapping, model_reference, positive
 from causalclf.methods.base import Classifier
 from causalclf.methods.batching import collate, encode_texts
+from causalclf.methods.lean_forward import lean
 from causalclf.training import constant_prediction_f1
 
 ADAPTER_DIR = "adapter"
@@ -149,8 +150,8 @@ class TransformerClassifier(Classifier):
         return self._merged(self._trained_module())
 
     def _merged(self, module: nn.Module) -> nn.Module:
-        """`merged_copy(module)`; `module` itself when it has no adapters or is quantized (merging
-        into 4-bit/8-bit weights rounds them again, so predictions would drift)."""
+        """`merged_copy(module)` with `lean` modules; `module` itself when it has no adapters or is
+        quantized (merging into 4-bit/8-bit weights rounds them again, so predictions would drift)."""
         if self.quantization is not None or not hasattr(module, "merge_and_unload"):
             return module.eval()
-        return merged_copy(module)
+        return lean(merged_copy(module))

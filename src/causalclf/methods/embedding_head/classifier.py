@@ -25,7 +25,7 @@ from causalclf.methods.batching import Rows, TokenBudget, batched
 from causalclf.methods.embedding_head.layers import keep_layers, n_layers, pooled_layers, resolve_layer
 from causalclf.methods.embedding_head.model import EmbeddingHeadModel, build_head, pooled_features
 from causalclf.methods.embedding_head.pooling import POOLING_MODES
-from causalclf.methods.packing import pack_or_pad, packs_correctly
+from causalclf.methods.packing import pack_or_pad, packs_correctly, unmasked_correctly
 from causalclf.methods.transformer import ADAPTER_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import tuned_thresholds, validation_f1
 from causalclf.training import train_with_restarts
@@ -121,6 +121,7 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
     def _pool_texts(self, fn, texts: Sequence[str], desc: str, backbone: nn.Module) -> np.ndarray:
         """`fn(batch)` over the texts, in packed batches when `packing` holds for `backbone`, else padded."""
         collate = self._collate
+        unmasked_correctly(backbone, self.tokenizer_)  # then right-padded batches go without their mask
         if self.packing and packs_correctly(backbone, self.tokenizer_):
             collate = partial(pack_or_pad, pad_id=self.tokenizer_.pad_token_id, padded=self._collate)
         return batched(fn, self.encode(texts), collate, self.batch_size, desc, next(backbone.parameters()).device,

@@ -59,7 +59,7 @@ def keep_layers(backbone: nn.Module, k: int) -> nn.Module:
 def pooled_layers(backbone: nn.Module, batch: dict, pooling: str) -> torch.Tensor:
     """(n_layers, texts, hidden) fp32: every block's output on a padded or packed batch, through the
     final norm, pooled."""
-    out = backbone(**backbone_inputs(batch), output_hidden_states=True)
+    out = backbone(**backbone_inputs(batch, backbone), output_hidden_states=True)
     _, norm = _find(backbone, FINAL_NORMS, "final norm")
     states = out.hidden_states[1:]  # [0] is the token embeddings
     # transformers already returns the last block's output normed (== last_hidden_state)

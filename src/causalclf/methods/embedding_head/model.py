@@ -33,7 +33,7 @@ def build_head(kind: str, hidden: int, n_labels: int, mlp_hidden: int = 256, dro
 
 def pooled_features(backbone: nn.Module, batch: dict, pooling: str) -> torch.Tensor:
     """The backbone's last hidden layer on a padded or packed batch, pooled to one fp32 vector per text."""
-    hidden = unpacked(backbone(**backbone_inputs(batch)).last_hidden_state, batch)
+    hidden = unpacked(backbone(**backbone_inputs(batch, backbone)).last_hidden_state, batch)
     return pool(hidden, batch["attention_mask"], pooling).float()
 
 
