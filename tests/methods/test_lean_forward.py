@@ -92,6 +92,9 @@ def test_a_causal_backbone_reads_right_padded_batches_without_the_mask(tiny_llam
     assert "attention_mask" in backbone_inputs(batch)  # a backbone nobody checked keeps its mask
     left = {k: v.flip(1) for k, v in batch.items()}  # a left-padded batch keeps it too
     assert "attention_mask" in backbone_inputs(left, backbone)
+    backbone.train()  # training keeps the mask: its numbers must not depend on a probe having run
+    assert "attention_mask" in backbone_inputs(batch, backbone)
+    backbone.eval()
     with torch.no_grad():
         hidden = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         for pooling in ("last", "mean"):

@@ -106,11 +106,13 @@ def _packed(rows: list[dict], lengths: list[int], members: list[list[int]], pad_
 def backbone_inputs(batch: dict, backbone: nn.Module | None = None) -> dict:
     """The backbone's keyword arguments for a padded or a packed batch (no KV cache either way:
     inference reads each text once, and a cache would turn off the packed mask). A right-padded
-    batch goes without its mask to a `backbone` that `unmasked_correctly` passed."""
+    batch goes without its mask to a `backbone` in eval mode that `unmasked_correctly` passed; training
+    keeps the mask, so its numbers never depend on whether a probe ran before."""
     if "token_index" in batch:
         return {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"], "use_cache": False}
     mask = batch["attention_mask"]
-    if backbone is not None and _UNMASKED.get(backbone, False) and bool((mask[:, :-1] >= mask[:, 1:]).all()):
+    if backbone is not None and not backbone.training and _UNMASKED.get(backbone, False) \
+            and bool((mask[:, :-1] >= mask[:, 1:]).all()):
         return {"input_ids": batch["input_ids"], "use_cache": False}
     return {"input_ids": batch["input_ids"], "attention_mask": mask, "use_cache": False}
 
