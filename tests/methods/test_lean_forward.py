@@ -66,11 +66,18 @@ class SiluMLP(GeluMLP):
         self.act_fn = nn.SiLU()
 
 
+class TwoInputMLP(SiluMLP):
+    """Looks like a gated MLP, but its forward takes a second argument the check cannot give."""
+
+    def forward(self, x, scale):
+        return super().forward(x) * scale
+
+
 def test_lean_keeps_modules_that_only_look_alike():
-    model = nn.Sequential(OnePlusWeightNorm(6), GeluMLP(6), SiluMLP(6))
+    model = nn.Sequential(OnePlusWeightNorm(6), GeluMLP(6), SiluMLP(6), TwoInputMLP(6))
     lean(model)
     assert isinstance(model[0], OnePlusWeightNorm) and isinstance(model[1], GeluMLP)
-    assert isinstance(model[2], GatedMLP)
+    assert isinstance(model[2], GatedMLP) and isinstance(model[3], TwoInputMLP)
 
 
 def test_the_gated_mlp_still_trains_when_gradients_are_on():

@@ -66,9 +66,13 @@ def _width(module: nn.Module) -> int:
 
 def _same_output(old: nn.Module, new: nn.Module) -> bool:
     weight = next(old.parameters())
-    x = torch.randn(2, 3, _width(old), generator=torch.Generator().manual_seed(0)).to(weight.device, weight.dtype)
-    with torch.no_grad():
-        want, got = old(x.clone()), new(x.clone())
+    try:
+        x = torch.randn(2, 3, _width(old), generator=torch.Generator().manual_seed(0)).to(weight.device, weight.dtype)
+        with torch.no_grad():
+            want, got = old(x.clone()), new(x.clone())
+    except Exception as error:  # a look-alike that cannot even run the check keeps its own forward
+        log.debug("lean check of %s failed: %s", type(old).__name__, error)
+        return False
     tolerance = 1e-5 if weight.dtype == torch.float32 else 1e-2
     return want.shape == got.shape and torch.allclose(want.float(), got.float(), rtol=tolerance, atol=tolerance)
 
