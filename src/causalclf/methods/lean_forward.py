@@ -17,6 +17,7 @@ same (Gemma's RMSNorm scales by 1 + weight; another activation) keeps its own fo
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import torch
 from torch import nn
@@ -80,7 +81,7 @@ def _same_output(old: nn.Module, new: nn.Module) -> bool:
 def lean(model: nn.Module) -> nn.Module:
     """`model` with its gated MLPs and RMSNorms swapped for the leaner modules, in place, where each
     gives the same output (see the module's docstring). Meant for an inference copy only."""
-    swapped: dict[str, int] = {}
+    swapped: Counter[str] = Counter()
     for name, module in list(model.named_modules()):
         if not name:  # the model itself is never one of the swapped parts
             continue
@@ -91,10 +92,10 @@ def lean(model: nn.Module) -> nn.Module:
             if _same_output(module, new):
                 parent, _, child = name.rpartition(".")
                 setattr(model.get_submodule(parent), child, new)
-                swapped[type(module).__name__] = swapped.get(type(module).__name__, 0) + 1
+                swapped[type(module).__name__] += 1
             else:
                 log.debug("%s (%s) kept: its output differs from %s", name, type(module).__name__, type(new).__name__)
             break
     if swapped:
-        log.debug("lean inference modules: %s", swapped)
+        log.debug("lean inference modules: %s", dict(swapped))
     return model
