@@ -106,6 +106,39 @@ def test_model_loss_is_the_mean_over_masked_positions(lm):
     assert loss == pytest.approx(-sum(hand) / 4, abs=1e-5)
 
 
+def test_logits_only_where_the_loss_reads_give_the_full_loss_and_gradients(tiny_llama):
+    """The collator asks for logits at the response positions only; loss and LoRA gradients
+    must equal those of the full logits, for rows of different prompt and response lengths."""
+    tokenizer = load_tokenizer(tiny_llama)
+    model = load_model(tiny_llama, "AutoModelForCausalLM", tokenizer=tokenizer)
+    model = prepare_for_training(model, lora_config({"lora_dropout": 0.0}, "CAUSAL_LM"), BackboneOptions())
+    torch.manual_seed(0)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:  # B starts at zero: move it so that gradients reach A too
+            p.data.normal_(0, 0.1)
+    rows = [{"input_ids": [5, 6, 7, 8, 2], "attention_mask": [1] * 5, "labels": [IGNORE] * 3 + [8, 2]},
+            {"input_ids": [9, 10, 11, 12, 13, 14, 2], "attention_mask": [1] * 7, "labels": [IGNORE] * 6 + [2]},
+            {"input_ids": [9, 10, 2], "attention_mask": [1] * 3, "labels": [IGNORE, 10, 2]}]
+    batch = sft_collator(tokenizer)(rows)
+    assert batch["logits_to_keep"].tolist() == [[2, 3], [5, 0], [0, 1]]
+    assert batch["shift_labels"].tolist() == [[8, 2], [2, IGNORE], [10, 2]]
+
+    def loss_and_grads(**inputs):
+        model.zero_grad()
+        out = model(**inputs)
+        out.loss.backward()
+        return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    kept, kept_grads = loss_and_grads(**batch)
+    full, full_grads = loss_and_grads(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                      labels=batch["labels"])
+    assert kept.logits.shape[:2] == (3, 2) and full.logits.shape[:2] == batch["input_ids"].shape
+    assert kept.loss.item() == pytest.approx(full.loss.item(), abs=1e-6)
+    assert kept_grads.keys() == full_grads.keys() and len(kept_grads) > 0
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(kept_grads[name], grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
 def test_long_documents_are_cut_never_the_response(tiny_llama, captured_training):
     long_text = " ".join(["sport match goal team"] * 200)
     clf = InstructionClassifier(tiny_llama, max_length=12).fit([long_text, "money bank"], ["sport", "money"])
