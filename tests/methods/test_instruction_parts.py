@@ -1,7 +1,8 @@
 """The building blocks of instruction tuning, checked one by one on tiny random models.
 
-SFT masking and truncation, label scoring from a cached prefix against a plain forward,
-decoding constrained to the label set, prompt layouts and the LoRA budget helper.
+SFT masking and truncation, logits only where the SFT loss reads them, label scoring from a
+cached prefix against a plain forward, decoding constrained to the label set, prompt layouts
+and the LoRA budget helper.
 """
 from __future__ import annotations
 

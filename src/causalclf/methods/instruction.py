@@ -76,9 +76,7 @@ class InstructionClassifier(TransformerClassifier, AnswerSettings):
         y = self._init_labels(labels)
         config = self._training_config()
         self._load_tokenizer()
-        texts_only = self._labeler(None, self.tokenizer_)
-        prompts = texts_only.prompt_ids(list(texts))
-        rows = [sft_row(p, texts_only.tokens.encode(ids)) for p, ids in zip(prompts, self._label_ids(y))]
+        rows = self._sft_rows(texts, y)
 
         def build(seed: int) -> nn.Module:
             """A fresh LoRA model initialised from `seed`."""
@@ -100,6 +98,12 @@ class InstructionClassifier(TransformerClassifier, AnswerSettings):
         if validation is not None and self.multi_label:
             self.thresholds_ = tuned_thresholds(self, self._logits(val_texts), val_y, self.threshold_average)
         return self
+
+    def _sft_rows(self, texts: Sequence[str], y: np.ndarray) -> list[dict]:
+        """Prompt + response training rows (`sft_row`) for encoded labels `y` (``tokenizer_`` is loaded)."""
+        texts_only = self._labeler(None, self.tokenizer_)
+        prompts = texts_only.prompt_ids(list(texts))
+        return [sft_row(p, texts_only.tokens.encode(ids)) for p, ids in zip(prompts, self._label_ids(y))]
 
     def _label_ids(self, y: np.ndarray) -> list[list[int]]:
         if self.multi_label:
