@@ -3,14 +3,16 @@
 Starts the real server (`python -m causalclf serve`, a subprocess on a free loopback port)
 on the same model with micro-batching (the default --max-batch-size, or the one given) and
 without it (--max-batch-size 1); for a model that packs its batches (the embedding head's
-`packing`), a third time micro-batched with padded batches, to show what packing adds. Each
-time, CLIENTS concurrent clients (asyncio + httpx, one connection each) send REQUESTS
-POST /classify requests of one AG News test text each (cycling through the texts), after a
-short untimed warm-up. Reported per mode: throughput (requests/s), p50/p95/p99 and mean
-latency, errors, and the mean batch size the server's /metrics saw; then the ratios between
-the modes. The server is stopped with SIGTERM, so
-each run also goes through the graceful shutdown. Results go to
-bench/results/serve_load_<name>.json.
+`packing`), a third time micro-batched with padded batches, to show what packing adds. All
+servers stay up for the whole run and are loaded in turn, in ROUNDS rounds of REQUESTS /
+ROUNDS requests each, so that a machine whose speed drifts during the run (this one's varies
+by up to 1.7x over a day) weighs on every mode alike; each ratio is also given per round. Each
+time, CLIENTS concurrent clients (asyncio + httpx, one connection each) send POST /classify
+requests of one AG News test text each (cycling through the texts), after a short untimed
+warm-up. Reported per mode: throughput (requests/s), p50/p95/p99 and mean latency, errors,
+and the mean batch size the server's /metrics saw; then the ratios between the modes. The
+servers are stopped with SIGTERM, so each run also goes through the graceful shutdown.
+Results go to bench/results/serve_load_<name>.json.
 
     python bench/serve_load.py runs/ag-head/model                      # 2,000 requests, 16 clients
     python bench/serve_load.py runs/ag-tfidf/model --requests 300 --clients 16 --name tfidf-smoke
@@ -135,37 +137,54 @@ def padded_copy(model_dir: Path, folder: Path) -> Path | None:
     return folder
 
 
-def run_mode(model_dir: str, max_batch_size: int, texts: list[str], args, log_path: Path) -> dict:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = start_server(model_dir, port, max_batch_size, log_path, args.startup_timeout)
-    try:
-        asyncio.run(load(url, texts, args.warmup, args.clients))
-        before = batch_totals(url)
-        latencies, errors, seconds = asyncio.run(load(url, texts, args.requests, args.clients))
-        batched_texts, batches = batch_totals(url) - before
-    finally:
-        shutdown = stop_server(server, log_path)
-    ms = np.asarray(latencies) * 1000
-    return {
-        "max_batch_size": max_batch_size,
-        "errors": errors,
-        "seconds": seconds,
-        "throughput_rps": len(latencies) / seconds,
-        "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
-                       "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())} if len(ms) else None,
-        "mean_batch_size": batched_texts / batches if batches else None,
-        "shutdown": shutdown,
-    }
+class Mode:
+    """One running server and what its timed requests measured so far."""
+
+    def __init__(self, model_dir: str, max_batch_size: int, args, log_path: Path) -> None:
+        self.max_batch_size, self.log_path = max_batch_size, log_path
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = start_server(model_dir, port, max_batch_size, log_path, args.startup_timeout)
+        self.latencies: list[float] = []
+        self.errors, self.seconds, self.texts_batches = 0, 0.0, np.zeros(2)
+        self.round_rps: list[float] = []
+
+    def load(self, texts: list[str], n_requests: int, clients: int, timed: bool = True) -> None:
+        before = batch_totals(self.url)
+        latencies, errors, seconds = asyncio.run(load(self.url, texts, n_requests, clients))
+        if timed:
+            self.latencies += latencies
+            self.errors += errors
+            self.seconds += seconds
+            self.texts_batches += batch_totals(self.url) - before
+            self.round_rps.append(len(latencies) / seconds)
+
+    def stop(self) -> dict:
+        shutdown = stop_server(self.server, self.log_path)
+        ms = np.asarray(self.latencies) * 1000
+        texts, batches = self.texts_batches
+        return {
+            "max_batch_size": self.max_batch_size,
+            "errors": self.errors,
+            "seconds": self.seconds,
+            "throughput_rps": len(self.latencies) / self.seconds if self.seconds else None,
+            "throughput_rps_per_round": self.round_rps,
+            "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+                           "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())} if len(ms) else None,
+            "mean_batch_size": texts / batches if batches else None,
+            "shutdown": shutdown,
+        }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir")
-    parser.add_argument("--requests", type=int, default=2000, help="timed requests per mode")
+    parser.add_argument("--requests", type=int, default=2000, help="timed requests per mode, over all rounds")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--max-batch-size", type=int, help="batch size of the batched mode (default: serve's)")
-    parser.add_argument("--warmup", type=int, default=64, help="untimed requests before each timed run")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds over the modes; each mode gets "
+                                                               "requests / rounds timed requests per round")
+    parser.add_argument("--warmup", type=int, default=64, help="untimed requests to each server before timing")
     parser.add_argument("--startup-timeout", type=float, default=600, help="seconds to wait for the model to load")
     parser.add_argument("--name", help="results file suffix (default: the model folder's name, or its parent's "
                                        "when the folder is called `model`)")
@@ -181,20 +200,33 @@ def main() -> None:
     batched_size = args.max_batch_size or ServeOptions().max_batch_size
     RESULTS.mkdir(exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="causalclf-serve-load-")) / "server"
+    modes = {"batched": (str(model), batched_size), "unbatched": (str(model), 1)}
+    padded = padded_copy(model, logs.parent / "padded-model")
+    if padded is not None:
+        modes["batched_padded"] = (str(padded), batched_size)
+    running: dict[str, Mode] = {}
+    try:
+        for key, (folder, size) in modes.items():
+            running[key] = Mode(folder, size, args, Path(f"{logs}_{key}.log"))
+            running[key].load(texts, args.warmup, args.clients, timed=False)
+        per_round = -(-args.requests // args.rounds)
+        for _ in range(args.rounds):
+            for mode in running.values():
+                mode.load(texts, per_round, args.clients)
+    finally:
+        measured = {key: mode.stop() for key, mode in running.items()}
     result = {
         "model_dir": str(model), "method": read_config(model)["method"],
         "texts": f"AG News test split ({len(texts)} texts), one per request, cycled",
-        "requests": args.requests, "clients": args.clients, "endpoint": "POST /classify",
+        "requests": per_round * args.rounds, "rounds": args.rounds, "clients": args.clients,
+        "endpoint": "POST /classify",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-        "batched": run_mode(str(model), batched_size, texts, args, Path(f"{logs}_batched.log")),
-        "unbatched": run_mode(str(model), 1, texts, args, Path(f"{logs}_unbatched.log")),
+        **measured,
     }
-    padded = padded_copy(model, logs.parent / "padded-model")
-    if padded is not None:
-        result["batched_padded"] = run_mode(str(padded), batched_size, texts, args, Path(f"{logs}_padded.log"))
 
     def ratios(on: dict, off: dict) -> dict:
-        return {"throughput": on["throughput_rps"] / off["throughput_rps"],
+        per_round = [a / b for a, b in zip(on["throughput_rps_per_round"], off["throughput_rps_per_round"])]
+        return {"throughput": on["throughput_rps"] / off["throughput_rps"], "throughput_per_round": per_round,
                 **({f"latency_{q}": on["latency_ms"][q] / off["latency_ms"][q] for q in ("p50", "p95", "p99")}
                    if on["latency_ms"] and off["latency_ms"] else {})}
 
