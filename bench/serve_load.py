@@ -10,7 +10,9 @@ by up to 1.7x over a day) weighs on every mode alike; each ratio is also given p
 time, CLIENTS concurrent clients (asyncio + httpx, one connection each) send POST /classify
 requests of one AG News test text each (cycling through the texts), after a short untimed
 warm-up. Reported per mode: throughput (requests/s), p50/p95/p99 and mean latency, errors,
-and the mean batch size the server's /metrics saw; then the ratios between the modes. The
+the mean batch size the server's /metrics saw, and from the same metrics the share of the wall
+time the worker spent in the model and its texts/s while there (which tells idle gaps from slow
+forwards); then the ratios between the modes. The
 servers are stopped with SIGTERM, so each run also goes through the graceful shutdown.
 Results go to bench/results/serve_load_<name>.json.
 
@@ -112,13 +114,14 @@ async def load(url: str, texts: list[str], n_requests: int, clients: int) -> tup
 
 
 def batch_totals(url: str) -> np.ndarray:
-    """Texts and batches the server has run so far, from its /metrics."""
+    """Texts, batches and model seconds the server has run so far, from its /metrics."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
     samples = {s.name: s.value for family in text_string_to_metric_families(httpx.get(url + "/metrics").text)
                for s in family.samples}
-    return np.array([samples.get("causalclf_batch_size_sum", 0.0), samples.get("causalclf_batch_size_count", 0.0)])
+    return np.array([samples.get("causalclf_batch_size_sum", 0.0), samples.get("causalclf_batch_size_count", 0.0),
+                     samples.get("causalclf_batch_inference_seconds_sum", 0.0)])
 
 
 def padded_copy(model_dir: Path, folder: Path) -> Path | None:
@@ -146,7 +149,7 @@ class Mode:
         self.url = f"http://127.0.0.1:{port}"
         self.server = start_server(model_dir, port, max_batch_size, log_path, args.startup_timeout)
         self.latencies: list[float] = []
-        self.errors, self.seconds, self.texts_batches = 0, 0.0, np.zeros(2)
+        self.errors, self.seconds, self.texts_batches = 0, 0.0, np.zeros(3)
         self.round_rps: list[float] = []
 
     def load(self, texts: list[str], n_requests: int, clients: int, timed: bool = True) -> None:
@@ -162,7 +165,7 @@ class Mode:
     def stop(self) -> dict:
         shutdown = stop_server(self.server, self.log_path)
         ms = np.asarray(self.latencies) * 1000
-        texts, batches = self.texts_batches
+        texts, batches, model_seconds = self.texts_batches
         return {
             "max_batch_size": self.max_batch_size,
             "errors": self.errors,
@@ -172,6 +175,9 @@ class Mode:
             "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
                            "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())} if len(ms) else None,
             "mean_batch_size": texts / batches if batches else None,
+            # Where the time goes: the worker's share of the wall time in the model, and its rate while there.
+            "model_busy_share": model_seconds / self.seconds if self.seconds else None,
+            "model_texts_per_second": texts / model_seconds if model_seconds else None,
             "shutdown": shutdown,
         }
 
