@@ -149,23 +149,26 @@ class Mode:
         self.url = f"http://127.0.0.1:{port}"
         self.server = start_server(model_dir, port, max_batch_size, log_path, args.startup_timeout)
         self.latencies: list[float] = []
-        self.errors, self.seconds, self.texts_batches = 0, 0.0, np.zeros(3)
+        self.errors, self.seconds = 0, 0.0
+        self.totals = np.zeros(3)  # texts, batches, model seconds (`batch_totals`)
         self.round_rps: list[float] = []
 
     def load(self, texts: list[str], n_requests: int, clients: int, timed: bool = True) -> None:
+        if not timed:
+            asyncio.run(load(self.url, texts, n_requests, clients))
+            return
         before = batch_totals(self.url)
         latencies, errors, seconds = asyncio.run(load(self.url, texts, n_requests, clients))
-        if timed:
-            self.latencies += latencies
-            self.errors += errors
-            self.seconds += seconds
-            self.texts_batches += batch_totals(self.url) - before
-            self.round_rps.append(len(latencies) / seconds)
+        self.totals += batch_totals(self.url) - before
+        self.latencies += latencies
+        self.errors += errors
+        self.seconds += seconds
+        self.round_rps.append(len(latencies) / seconds)
 
     def stop(self) -> dict:
         shutdown = stop_server(self.server, self.log_path)
         ms = np.asarray(self.latencies) * 1000
-        texts, batches, model_seconds = self.texts_batches
+        texts, batches, model_seconds = self.totals
         return {
             "max_batch_size": self.max_batch_size,
             "errors": self.errors,
