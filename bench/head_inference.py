@@ -56,7 +56,7 @@ def main() -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from causalclf.backbones import pick_device
-    from causalclf.bench import count_cpu_attention, kernel_floor, matmul_peak
+    from causalclf.bench import count_attention, kernel_floor, matmul_peak
     from causalclf.data import load_dataset
     from causalclf.methods import load_classifier, packing
     from causalclf.methods.embedding_head.model import EmbeddingHeadModel
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--profile", action="store_true", help="print each variant's operators by time")
     args = parser.parse_args()
-    count_cpu_attention()
+    count_attention()
     if args.threads:
         torch.set_num_threads(args.threads)
 

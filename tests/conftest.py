@@ -20,6 +20,13 @@ def tiny_llama(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def quantizable_llama(tmp_path_factory) -> str:
+    """The tiny Llama twice as wide: bitsandbytes' CPU 4-bit kernels need widths in whole 64-value blocks."""
+    pytest.importorskip("bitsandbytes", reason="4-bit NF4 needs bitsandbytes: pip install 'causalclf[gpu]'")
+    return str(build_tiny_llama(tmp_path_factory.mktemp("quantizable-llama"), hidden_size=64))
+
+
+@pytest.fixture(scope="session")
 def tiny_llama_chat(tmp_path_factory) -> str:
     return str(build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-chat"), chat_template=True))
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from causalclf import EncoderClassifier, TfidfClassifier
-from causalclf.bench import count_cpu_attention, document_tokens, kernel_floor, matmul_peak, measure_throughput
+from causalclf.bench import count_attention, document_tokens, kernel_floor, matmul_peak, measure_throughput
 from causalclf.cli import main
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
 from tests.toy import toy_single_label
@@ -56,17 +56,25 @@ def test_model_flops_are_reported_as_a_share_of_the_matmul_peak_measured_in_the_
     assert row.matmul_peak_flops == given.flops_per_second
 
 
-def test_cpu_attention_is_counted_like_the_gpu_kernels():
+def test_every_attention_kernel_is_counted_grouped_query_attention_included():
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-    count_cpu_attention()
-    count_cpu_attention()  # idempotent
+    count_attention()
+    count_attention()  # idempotent
     q, k, v = (torch.randn(2, 4, 16, 8) for _ in range(3))
-    counter = FlopCounterMode(display=False)
-    with counter:
-        torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-    assert counter.get_total_flops() == 2 * (2 * 2 * 4 * 16 * 16 * 8)  # q k^T and (scores) v, 2 FLOPs per MAC
+    expected = 2 * (2 * 2 * 4 * 16 * 16 * 8)  # q k^T and (scores) v, 2 FLOPs per MAC
+    shared_k, shared_v = k[:, :2], v[:, :2]  # GQA: 2 key/value heads serve the 4 query heads
+    for keys, values, gqa in ((k, v, False), (shared_k, shared_v, True)):
+        counter = FlopCounterMode(display=False)
+        with counter:
+            torch.nn.functional.scaled_dot_product_attention(q, keys, values, is_causal=True, enable_gqa=gqa)
+        assert counter.get_total_flops() == expected  # the CPU kernel: torch itself counts nothing
+    # The GPU kernels' formulas, called as FlopCounterMode calls them; torch < 2.13 raised on GQA here
+    # (transformers runs smollm2 with enable_gqa on CUDA).
+    for name in ("_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+                 "_scaled_dot_product_cudnn_attention"):
+        assert flop_registry[getattr(torch.ops.aten, name)](q, shared_k, shared_v, out_val=None) == expected
 
 
 def test_kernel_floor_replays_each_kernel_shape_and_counts_its_calls():

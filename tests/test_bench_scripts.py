@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +49,27 @@ def test_long_text_windows_average_the_first_w_windows_of_each_text():
     scored = windows.scores(logits, owner, rank, y, 2)
     assert scored["mean_logits_w1"] == 1.0  # both right from the first window alone
     assert scored["mean_logits_w2"] == scored["mean_logits_w3"] == round(f1_score(y, [1, 1], average="macro"), 4)
+
+
+def test_a_random_backbone_keeps_the_architecture_and_tokenizer_with_new_weights(tiny_llama, tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    script = _script("random_backbone")
+    out = tmp_path / "random"
+    monkeypatch.setattr(sys, "argv", ["random_backbone.py", tiny_llama, str(out), "--dtype", "float32", "--seed", "1"])
+    script.main()
+    source, random = (AutoModelForCausalLM.from_pretrained(p) for p in (tiny_llama, out))
+    shapes = {n: p.shape for n, p in source.named_parameters()}
+    assert {n: p.shape for n, p in random.named_parameters()} == shapes
+    assert not torch.equal(source.model.layers[0].mlp.up_proj.weight, random.model.layers[0].mlp.up_proj.weight)
+    tokenizers = [AutoTokenizer.from_pretrained(p) for p in (out, tiny_llama)]
+    assert tokenizers[0]("the match and the bank").input_ids == tokenizers[1]("the match and the bank").input_ids
+
+    # The 1B shape: Llama-3.2-1B's blocks around the source's vocabulary (built on the meta device: no memory).
+    config = AutoConfig.from_pretrained(tiny_llama)
+    config.update({**script.SHAPES["llama-3.2-1b"], "vocab_size": 49152})
+    with torch.device("meta"):
+        big = AutoModelForCausalLM.from_config(config)
+    blocks = sum(p.numel() for p in big.model.layers.parameters())
+    assert blocks == 16 * (2 * 2048 * 2048 + 2 * 2048 * 512 + 3 * 2048 * 8192 + 2 * 2048)  # q,o; k,v; mlp; 2 norms

@@ -37,7 +37,7 @@ def build_tiny_tokenizer(chat_template: bool = False):
     return tok
 
 
-def build_tiny_llama(path: Path, chat_template: bool = False, seed: int = 0) -> Path:
+def build_tiny_llama(path: Path, chat_template: bool = False, seed: int = 0, hidden_size: int = 32) -> Path:
     """Save a 2-layer random Llama + tokenizer (no pad token: causalclf must add one)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -45,8 +45,8 @@ def build_tiny_llama(path: Path, chat_template: bool = False, seed: int = 0) -> 
     tok = build_tiny_tokenizer(chat_template)
     config = LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,

@@ -11,8 +11,8 @@ how close inference comes to what this machine's matmuls can do right now.
 FLOPs are counted, not estimated: a first pass over the texts (which also warms up lazy
 loading and kernels) runs under `torch.utils.flop_counter.FlopCounterMode`, which adds up
 the matrix multiplications and attention actually executed, padding included (torch counts no
-FLOPs for its CPU attention kernel, so `count_cpu_attention` registers the same formula as for
-the GPU kernels). Dynamically quantized int8 layers are not counted. Document tokens are the texts' tokens after
+FLOPs for its CPU attention kernel, and older versions fail on grouped-query attention on a GPU,
+so `count_attention` registers one formula for every attention kernel). Dynamically quantized int8 layers are not counted. Document tokens are the texts' tokens after
 truncation to `max_length`, without prompt or special tokens.
 """
 from __future__ import annotations
@@ -112,23 +112,37 @@ def best_seconds(fn: Callable[[], object], repeats: int, cuda_device=None) -> fl
     return best
 
 
-def count_cpu_attention() -> None:
-    """Make `FlopCounterMode` count the CPU attention kernel as it counts the GPU ones.
+ATTENTION_KERNELS = ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+                     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention")
 
-    torch has flop formulas for the flash, efficient and cuDNN attention kernels but not for
-    `_scaled_dot_product_flash_attention_for_cpu`, which `scaled_dot_product_attention` runs on
-    a CPU; uncounted, a 256-token forward of smollm2 loses about 8% of its FLOPs. Idempotent.
+
+def _attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """torch's attention FLOPs (q k^T, then scores v) with grouped key/value heads counted once per query head."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    heads = query_shape[1]
+    return sdpa_flop_count(query_shape, (key_shape[0], heads, *key_shape[2:]),
+                           (value_shape[0], heads, *value_shape[2:]))
+
+
+def count_attention() -> None:
+    """Make `FlopCounterMode` count every attention kernel, grouped-query attention included.
+
+    torch has no flop formula for `_scaled_dot_product_flash_attention_for_cpu`, which
+    `scaled_dot_product_attention` runs on a CPU (uncounted, a 256-token forward of smollm2 loses
+    about 8% of its FLOPs); and before torch 2.13 its formula for the GPU kernels asserts that key
+    and value have as many heads as the query, so counting a GQA model such as smollm2, which
+    transformers runs with ``enable_gqa`` on CUDA, crashed (seen on an H200 with torch 2.11). One
+    formula is registered for all of them. Idempotent.
     """
     import torch
-    from torch.utils.flop_counter import flop_registry, register_flop_formula, sdpa_flop_count
+    from torch.utils.flop_counter import flop_registry, shape_wrapper
 
-    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    if op is None or op in flop_registry:
-        return
-
-    @register_flop_formula(op)
-    def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-        return sdpa_flop_count(query_shape, key_shape, value_shape)
+    formula = shape_wrapper(_attention_flops)
+    for name in ATTENTION_KERNELS:
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None:
+            flop_registry[op] = formula
 
 
 @dataclass
@@ -165,7 +179,7 @@ def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
     from torch.utils._pytree import tree_leaves, tree_map
     from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-    count_cpu_attention()
+    count_attention()
     cuda = "cuda" if torch.cuda.is_available() else None
 
     def spec(value):
@@ -260,7 +274,7 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
 
     from causalclf.backbones import pick_device
 
-    count_cpu_attention()
+    count_attention()
     tokens = document_tokens(clf, texts)
     _, bf16_peak = device_peak_flops()
     sizes: list[int | None] = list(batch_sizes) if "batch_size" in clf.get_params() else [None]

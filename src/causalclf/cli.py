@@ -421,6 +421,10 @@ def cmd_explain(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from causalclf.errors import UserError
 
+    # bitsandbytes' CPU backend, imported with peft, warns on CPUs with AVX512-BF16 that it could not fetch an
+    # optional kernel from the Hub. causalclf never fetches at run time, so on such CPUs every command printed it.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -189,7 +189,8 @@ def _save_and_evaluate(config: RunConfig, clf, train, test, out: Path, name: str
     if result is not None:
         info["training"] = {"steps": result.steps, "best_validation_score": result.best_score,
                             "attempts": result.attempts, "collapsed": result.collapsed,
-                            "checkpoint_mb": result.checkpoint_mb, "model_mb": result.model_mb}
+                            "checkpoint_mb": result.checkpoint_mb, "model_mb": result.model_mb,
+                            "engine": result.engine}
         if result.collapsed:
             log.warning("every training attempt collapsed (%s): the model predicts no better than a constant",
                         result.attempts)

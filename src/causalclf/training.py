@@ -94,6 +94,9 @@ class TrainResult:
     """Size of all the module's weights: what a checkpoint of the whole model would hold."""
     checkpoint_mb: float | None = None
     """Size of the last checkpoint written (None without checkpoints)."""
+    engine: dict | None = None
+    """How the updates ran: accelerate's ``distributed_type`` (NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED),
+    the number of processes, the mixed precision and the device type (None when nothing was trained)."""
     gathered_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     """Under FSDP or DeepSpeed ZeRO-3 only: the kept trainable weights, gathered on every process, since the
     trained module itself is left sharded."""
@@ -445,13 +448,14 @@ def _resume_point(folder: Path | None, resume: bool) -> Path | None:
 
 
 def _result(best: BestOnValidation | None, steps: int, seconds: float, log_history: list[dict],
-            model_mb: float, checkpoint_mb: float | None, gathered: dict | None = None) -> TrainResult:
+            model_mb: float, checkpoint_mb: float | None, gathered: dict | None = None,
+            engine: dict | None = None) -> TrainResult:
     return TrainResult(
         best_score=None if best is None or best.best_step is None else best.best_score,
         best_step=None if best is None else best.best_step, steps=steps,
         stopped_early=bool(best and best.stopped_early), train_seconds=seconds,
         history=log_history + ([] if best is None else best.history),
-        model_mb=model_mb, checkpoint_mb=checkpoint_mb, gathered_state=gathered)
+        model_mb=model_mb, checkpoint_mb=checkpoint_mb, engine=engine, gathered_state=gathered)
 
 
 def _restore_finished(model: torch.nn.Module, checkpoint: Path, best: BestOnValidation | None,
@@ -537,9 +541,12 @@ def train(
             gathered = _from_main_process(best.best_state if use_best else gather_trainable(trainer, names))
         elif best is not None:
             best.restore_best()
+        state = trainer.accelerator.state
+        engine = {"distributed_type": str(state.distributed_type.value), "processes": state.num_processes,
+                  "mixed_precision": str(state.mixed_precision), "device": state.device.type}
     model.eval()
     return _result(best, trainer.state.global_step, seconds, trainer.state.log_history, model_mb,
-                   None if checkpoints is None else checkpoints.size_mb, gathered)
+                   None if checkpoints is None else checkpoints.size_mb, gathered, engine)
 
 
 COLLAPSE_MARGIN = 0.02

@@ -209,14 +209,24 @@ def test_unfitted_and_bad_input_errors(tiny_llama):
         EmbeddingHeadClassifier(model=tiny_llama, pooling="cls").embed(["x"])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="4-bit NF4 and bf16 need CUDA and bitsandbytes")
-def test_4bit_nf4_lora_on_cuda(tiny_llama):
-    pytest.importorskip("bitsandbytes")
+def test_4bit_nf4_lora_trains_predicts_and_reloads_to_the_same_probabilities(quantizable_llama, tmp_path):
+    """On CUDA as users run it; without one, bitsandbytes' CPU kernels, with the bf16 compute a GPU uses."""
+    import bitsandbytes as bnb
+
     texts, labels = toy_single_label(6)
-    clf = EmbeddingHeadClassifier(model=tiny_llama, quantization="4bit", training=dict(FAST, epochs=2))
+    dtype = "auto" if torch.cuda.is_available() else "bfloat16"
+    clf = EmbeddingHeadClassifier(model=quantizable_llama, quantization="4bit", dtype=dtype,
+                                  training=dict(FAST, epochs=2))
     clf.fit(texts, labels)
-    assert clf.predict_proba(texts).shape == (len(texts), 3)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in clf.model_.modules())
     assert next(clf.model_.head.parameters()).dtype == torch.float32
+    proba = clf.predict_proba(texts)
+    assert proba.shape == (len(texts), 3)
+    # The weights bitsandbytes leaves unquantized (norms) train in fp32 (peft's prepare_model_for_kbit_training);
+    # loading must cast them the same way, or the reloaded model predicts other probabilities. (`proba` comes
+    # before saving: on a CPU, saving unpacks bitsandbytes' inference packing in place, lossily.)
+    loaded = EmbeddingHeadClassifier.from_pretrained(clf.save_pretrained(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict_proba(texts), proba, rtol=0, atol=1e-6)
 
 
 def test_a_lower_layer_reads_that_block_through_the_final_norm_and_cuts_the_rest(tiny_llama, tmp_path):

@@ -25,7 +25,7 @@ def write_config(folder: Path, toy_file: Path, name: str = "run", **method) -> P
 def run(*argv: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """A command in the repository (``-m causalclf ...``, ``-m tests.training.harness ...``), one thread each."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": str(REPO), **(env or {})}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **(env or {})}
     done = subprocess.run(list(argv), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     if check and done.returncode != 0:
         raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")

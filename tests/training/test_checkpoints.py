@@ -7,7 +7,6 @@ run, on CPU (they come out bitwise equal: same batches in the same order, same R
 from __future__ import annotations
 
 import json
-from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -147,22 +146,29 @@ def test_a_head_per_block_checkpoints_into_a_folder_per_block(tmp_path, tiny_lla
     np.testing.assert_array_equal(again.predict_proba(texts), clf.predict_proba(texts))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(),
-                    reason="bf16 weights and 4-bit NF4 train on CUDA only (bf16 on a CPU is 6x slower, never chosen)")
 @pytest.mark.parametrize("quantization", [None, "4bit"])
-def test_cuda_training_checkpoints_its_trainable_weights_and_resumes(tmp_path, tiny_llama, quantization):
+def test_bf16_and_4bit_training_checkpoints_its_trainable_weights_and_resumes(tmp_path, request, quantization):
+    """bf16 weights on CUDA; 4-bit NF4 on CUDA, or else on bitsandbytes' CPU kernels with the same bf16 compute."""
     from causalclf import EmbeddingHeadClassifier
 
-    if quantization and find_spec("bitsandbytes") is None:
-        pytest.skip("4-bit NF4 needs bitsandbytes: pip install 'causalclf[gpu]'")
+    if quantization is None and not torch.cuda.is_available():
+        pytest.skip("bf16 weights train on CUDA only (bf16 on a CPU is 6x slower, never chosen)")
+    model = request.getfixturevalue("quantizable_llama" if quantization else "tiny_llama")
+    dtype = "auto" if torch.cuda.is_available() else "bfloat16"  # auto: bf16 on CUDA
     texts, labels = toy_single_label(4)
     training = {**TRAINING, "epochs": 1, "checkpoint_dir": str(tmp_path / "checkpoints")}
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 2}, quantization=quantization, training=training)
-    clf.fit(texts, labels, validation=toy_single_label(2, seed=1))  # dtype auto: bf16 weights on CUDA
-    assert any(p.dtype == torch.bfloat16 for p in clf.model_.parameters())
+    clf = EmbeddingHeadClassifier(model=model, lora={"r": 2}, quantization=quantization, dtype=dtype,
+                                  training=training)
+    clf.fit(texts, labels, validation=toy_single_label(2, seed=1))
+    if quantization:
+        from bitsandbytes.nn import Linear4bit
+
+        assert any(isinstance(m, Linear4bit) for m in clf.model_.modules())
+    else:
+        assert any(p.dtype == torch.bfloat16 for p in clf.model_.parameters())
     with safe_open(str(tmp_path / "checkpoints" / "seed-42" / "checkpoint-3" / "trainable.safetensors"), "pt") as f:
         assert set(f.keys()) == {n for n, p in clf.model_.named_parameters() if p.requires_grad}
-    again = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 2}, quantization=quantization,
+    again = EmbeddingHeadClassifier(model=model, lora={"r": 2}, quantization=quantization, dtype=dtype,
                                     training={**training, "resume": True})
     again.fit(texts, labels, validation=toy_single_label(2, seed=1))
     np.testing.assert_array_equal(again.predict_proba(texts), clf.predict_proba(texts))

@@ -56,6 +56,9 @@ def test_two_ddp_processes_train_the_model_one_process_trains(tmp_path, toy_file
     two = tmp_path / "two"
     np.testing.assert_allclose(probabilities(two), probabilities(one_process), rtol=0, atol=TOLERANCE)
     assert metrics(two)["info"]["training"]["steps"] == metrics(one_process)["info"]["training"]["steps"] == 18
+    assert metrics(two)["info"]["training"]["engine"]["distributed_type"] == "MULTI_CPU"
+    assert metrics(one_process)["info"]["training"]["engine"]["distributed_type"] == "NO"
+    assert metrics(two)["info"]["training"]["engine"]["processes"] == 2
     assert (metrics(two)["info"]["training"]["best_validation_score"]
             == metrics(one_process)["info"]["training"]["best_validation_score"])
 
@@ -143,18 +146,22 @@ def test_the_shipped_accelerate_configs_resolve_to_their_engines(name, tiny_llam
                 assert env["ACCELERATE_DEEPSPEED_ZERO3_INIT"] == "false"
 
 
-@pytest.mark.skipif(torch.cuda.device_count() < 2,
-                    reason="FSDP and DeepSpeed need 2+ GPUs (accelerate enables them on accelerators only; FSDP2 on "
-                           "CPU is covered by the harness test above); this machine has "
-                           f"{torch.cuda.device_count()}")
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="FSDP and DeepSpeed run on GPUs only (accelerate enables them on accelerators; FSDP2 on "
+                           "CPU is covered by the harness test above)")
 @pytest.mark.parametrize("name", ["fsdp", "zero2", "zero3"])
 def test_the_sharded_configs_train_on_gpus(name, tmp_path, toy_file, tiny_llama, one_process):
     if name.startswith("zero") and find_spec("deepspeed") is None:
         pytest.skip("deepspeed is not installed (pip install deepspeed: it builds against CUDA)")
+    processes = min(2, torch.cuda.device_count())  # one GPU still runs the sharding engine, over 1 rank
     cfg = write_config(tmp_path, toy_file, name, model=tiny_llama, **HEAD, dtype="float32",
-                       training={**TRAINING, "batch_size": 2})
+                       training={**TRAINING, "batch_size": 4 // processes})
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
-    run(launcher, "launch", "--config_file", str(CONFIGS / f"{name}.yaml"), "-m", "causalclf", "train", str(cfg))
+    run(launcher, "launch", "--config_file", str(CONFIGS / f"{name}.yaml"), "--num_processes", str(processes),
+        "-m", "causalclf", "train", str(cfg))
+    engine = metrics(tmp_path / name)["info"]["training"]["engine"]
+    assert engine == {"distributed_type": "FSDP" if name == "fsdp" else "DEEPSPEED", "processes": processes,
+                      "mixed_precision": "bf16", "device": "cuda"}
     # bf16 compute (the configs' mixed_precision) against fp32 on one CPU process: close, not equal.
     np.testing.assert_allclose(probabilities(tmp_path / name), probabilities(one_process), rtol=0, atol=5e-2)
     _reloads_to_its_probabilities(tmp_path / name, toy_file)
