@@ -207,7 +207,8 @@ def test_compare_verb(tmp_path, toy_data, tiny_bert, capsys):
 @pytest.mark.parametrize("name, reference, n_runs", [
     ("experiment_bbc.yaml", "embedding-head", 10), ("experiment_uspto.yaml", "embedding-head", 9),
     ("experiment_reuters.yaml", "embedding-head", 9), ("experiment_ag_news.yaml", "embedding-head", 49),
-    ("experiment_bbc_full.yaml", "embedding-head", 30), ("ablation_pooling_bbc.yaml", "last", 9),
+    ("experiment_bbc_full.yaml", "embedding-head", 30), ("experiment_bbc_full_instruction.yaml", "embedding-head", 2),
+    ("ablation_pooling_bbc.yaml", "last", 9),
     ("ablation_verbalizer_bbc.yaml", "name", 9), ("ablation_head_bias_bbc.yaml", "bias", 6),
 ])
 def test_bundled_experiment_configs_are_valid(name, reference, n_runs):
@@ -215,6 +216,20 @@ def test_bundled_experiment_configs_are_valid(name, reference, n_runs):
 
     experiment = load_experiment(Path(__file__).parents[1] / "configs" / name)
     assert experiment.reference == reference and len(experiment.runs()) == n_runs
+
+
+def test_the_bbc_instruction_experiment_runs_are_those_of_the_full_experiment():
+    """Its runs land in the full experiment's folders with the same specs, so the full one reuses them."""
+    from causalclf.experiments import _spec, load_experiment
+
+    configs = Path(__file__).parents[1] / "configs"
+    part = load_experiment(configs / "experiment_bbc_full_instruction.yaml")
+    whole = load_experiment(configs / "experiment_bbc_full.yaml")
+    planned = {run.config.output_dir: _spec(run, whole) for run in whole.runs()}
+    for run in part.runs():
+        assert planned[run.config.output_dir] == _spec(run, part)
+    slicing = ("data", "train_sizes", "train_size", "validation_size", "test_size", "data_seed")
+    assert [getattr(part, k) for k in slicing] == [getattr(whole, k) for k in slicing]
 
 
 @pytest.mark.parametrize("name", ["bbc_embedding_head.yaml", "bbc_tfidf.yaml", "uspto_embedding_head.yaml"])
