@@ -198,6 +198,10 @@ def test_compare_verb(tmp_path, toy_data, tiny_bert, capsys):
     assert main(["compare", str(path), "--output-dir", str(tmp_path / "elsewhere"), "--seeds", "4", "5"]) == 0
     assert "Δ macro-F1 vs tfidf" in capsys.readouterr().out
     assert [r["seed"] for r in _rows(tmp_path / "elsewhere")] == ["", "4", "5"]
+    # the finished runs are read back; only the named methods are planned and reported
+    assert main(["compare", str(path), "--output-dir", str(tmp_path / "elsewhere"), "--seeds", "4", "5",
+                 "--methods", "tfidf", "--report-only"]) == 0
+    assert [r["method"] for r in _rows(tmp_path / "elsewhere")] == ["tfidf"]
 
     path.write_text(yaml.safe_dump({**raw, "methods": {"x": {"method": "tfidf", "polling": 1}}}))
     assert main(["compare", str(path)]) == 2
@@ -207,8 +211,7 @@ def test_compare_verb(tmp_path, toy_data, tiny_bert, capsys):
 @pytest.mark.parametrize("name, reference, n_runs", [
     ("experiment_bbc.yaml", "embedding-head", 10), ("experiment_uspto.yaml", "embedding-head", 9),
     ("experiment_reuters.yaml", "embedding-head", 9), ("experiment_ag_news.yaml", "embedding-head", 49),
-    ("experiment_bbc_full.yaml", "embedding-head", 30), ("experiment_bbc_full_instruction.yaml", "embedding-head", 2),
-    ("ablation_pooling_bbc.yaml", "last", 9),
+    ("experiment_bbc_full.yaml", "embedding-head", 30), ("ablation_pooling_bbc.yaml", "last", 9),
     ("ablation_verbalizer_bbc.yaml", "name", 9), ("ablation_head_bias_bbc.yaml", "bias", 6),
 ])
 def test_bundled_experiment_configs_are_valid(name, reference, n_runs):
@@ -218,18 +221,24 @@ def test_bundled_experiment_configs_are_valid(name, reference, n_runs):
     assert experiment.reference == reference and len(experiment.runs()) == n_runs
 
 
-def test_the_bbc_instruction_experiment_runs_are_those_of_the_full_experiment():
-    """Its runs land in the full experiment's folders with the same specs, so the full one reuses them."""
-    from causalclf.experiments import _spec, load_experiment
+def test_restrict_plans_a_subset_of_the_same_runs_on_the_same_slices():
+    from causalclf.experiments import _spec, load_experiment, restrict
 
-    configs = Path(__file__).parents[1] / "configs"
-    part = load_experiment(configs / "experiment_bbc_full_instruction.yaml")
-    whole = load_experiment(configs / "experiment_bbc_full.yaml")
+    path = Path(__file__).parents[1] / "configs" / "experiment_bbc_full.yaml"
+    whole = load_experiment(path)
+    part = restrict(load_experiment(path), ["embedding-head", "instruction"], ["all"])
+    part.seeds = [1]
+    assert [(r.method, r.size, r.seed) for r in part.runs()] == [("embedding-head", "all", 1), ("instruction", "all", 1)]
     planned = {run.config.output_dir: _spec(run, whole) for run in whole.runs()}
-    for run in part.runs():
-        assert planned[run.config.output_dir] == _spec(run, part)
-    slicing = ("data", "train_sizes", "train_size", "validation_size", "test_size", "data_seed")
-    assert [getattr(part, k) for k in slicing] == [getattr(whole, k) for k in slicing]
+    assert all(planned[run.config.output_dir] == _spec(run, part) for run in part.runs())
+    assert part.sizes() == whole.sizes() == [100, 300, "all"]  # so the nested slices are drawn alike
+
+    with pytest.raises(ConfigError, match="no method 'instructions'.*instruction"):
+        restrict(load_experiment(path), ["instructions"])
+    with pytest.raises(ConfigError, match="keep the reference 'embedding-head'"):
+        restrict(load_experiment(path), ["instruction"])
+    with pytest.raises(ConfigError, match="train_sizes"):
+        restrict(load_experiment(path), sizes=["1000"])
 
 
 @pytest.mark.parametrize("name", ["bbc_embedding_head.yaml", "bbc_tfidf.yaml", "uspto_embedding_head.yaml"])

@@ -92,9 +92,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from causalclf.experiments import load_experiment, run_experiment
+    from causalclf.experiments import load_experiment, restrict, run_experiment
 
-    experiment = load_experiment(args.experiment)
+    experiment = restrict(load_experiment(args.experiment), args.methods, args.train_sizes)
     if args.output_dir:
         experiment.output_dir = args.output_dir
     if args.seeds:
@@ -291,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="YAML experiment (see configs/experiment_bbc.yaml)")
     p.add_argument("--output-dir", help="override the experiment's output_dir")
     p.add_argument("--seeds", type=int, nargs="+", help="override the experiment's seeds (e.g. one seed for a dry run)")
+    p.add_argument("--methods", nargs="+", metavar="NAME",
+                   help="run only these methods (the reference among them); the others' runs are kept")
+    p.add_argument("--train-sizes", nargs="+", metavar="SIZE",
+                   help="run only at these of the experiment's train_sizes (e.g. all); slices are drawn as for all")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: tables and reports of the runs finished so far, naming the missing ones")
     p.set_defaults(func=cmd_compare)

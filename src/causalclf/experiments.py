@@ -228,6 +228,29 @@ def parse_experiment(raw: Any, source: str = "experiment") -> Experiment:
     return experiment
 
 
+def restrict(experiment: Experiment, methods: list[str] | None = None, sizes: list[str] | None = None) -> Experiment:
+    """Plan only `methods` (the reference among them) at only `sizes`. The slices are drawn as for the
+    whole experiment and the run folders and specs are the same, so its other runs stay reusable."""
+    if methods:
+        unknown = [m for m in methods if m not in experiment.configs]
+        if unknown:
+            raise ConfigError(f"{experiment.name}: no method {unknown[0]!r}{suggest(unknown[0], experiment.configs)}; "
+                              f"methods: {', '.join(experiment.configs)}")
+        if experiment.reference not in methods:
+            raise ConfigError(f"{experiment.name}: keep the reference {experiment.reference!r} among the methods, "
+                              "so the others are compared with it")
+        experiment.configs = {m: c for m, c in experiment.configs.items() if m in methods}
+    if sizes:
+        planned = {str(size): size for size in experiment.sizes()}
+        if experiment.train_sizes is None or not set(sizes) <= set(planned):
+            raise ConfigError(f"{experiment.name}: training sizes must be among the experiment's train_sizes "
+                              f"{experiment.train_sizes!r}, got {sizes!r}")
+        for method in experiment.configs:
+            kept = [planned[s] for s in map(str, experiment.method_sizes.get(method, experiment.sizes())) if s in sizes]
+            experiment.method_sizes[method] = kept
+    return experiment
+
+
 def load_experiment(path: str | Path) -> Experiment:
     return parse_experiment(read_yaml(path, "experiment"), str(path))
 
