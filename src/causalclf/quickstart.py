@@ -7,12 +7,11 @@ and writes the models, the runs and an HTML report.
 """
 from __future__ import annotations
 
-import resource
-import sys
 import time
 from pathlib import Path
 
 from causalclf.config import RunConfig
+from causalclf.resources import process_peak_mib
 
 TRAIN_SIZE = 400
 VALIDATION_SIZE = 100
@@ -27,12 +26,6 @@ EMBEDDING_HEAD = dict(
     max_length=64,
     training={"epochs": 2, "batch_size": 4, "learning_rate": 3e-4, "seed": 42, "logging_steps": 20},
 )
-
-
-def _peak_memory_gib() -> float:
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 ** 3 if sys.platform == "darwin" else 1024 ** 2)
 
 
 def quickstart(output_dir: str | Path = "runs/quickstart") -> dict:
@@ -75,7 +68,7 @@ def quickstart(output_dir: str | Path = "runs/quickstart") -> dict:
     print(f"\nhead - tfidf: delta macro-F1 {d.estimate:+.4f}, 95% CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}]; "
           f"McNemar p = {mc.p_value:.3g} ({mc.method})")
     wall = time.perf_counter() - start
-    print(f"wall time {wall / 60:.1f} min, peak memory {_peak_memory_gib():.2f} GiB")
+    print(f"wall time {wall / 60:.1f} min, peak memory {process_peak_mib() / 1024:.2f} GiB")
     print(f"report: {report['html']}")
     print(f"\npredict with the fine-tuned head:\n  causalclf predict {out / 'embedding-head' / MODEL_DIR} INPUT.csv "
           f"--text text -o predictions.jsonl")

@@ -15,13 +15,18 @@ from pathlib import Path
 _STATM = Path("/proc/self/statm")
 
 
+def process_peak_mib() -> float:
+    """The largest resident memory the process has had since it started (the kernel's ``ru_maxrss``)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
 def resident_mib() -> float:
     """The process's resident memory now (Linux), else its peak so far."""
     try:
         pages = int(_STATM.read_text().split()[1])
     except (OSError, IndexError, ValueError):
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-        return rss / (2**20 if sys.platform == "darwin" else 2**10)
+        return process_peak_mib()
     return pages * resource.getpagesize() / 2**20
 
 

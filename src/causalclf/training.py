@@ -31,7 +31,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import re
 import signal
 import tempfile
@@ -45,6 +44,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
+from causalclf.atomic import atomic_write
 from causalclf.config import TrainingConfig
 from causalclf.errors import UserError
 
@@ -180,13 +180,6 @@ def _megabytes(state_or_folder) -> float:
     if isinstance(state_or_folder, Path):
         return sum(f.stat().st_size for f in state_or_folder.rglob("*") if f.is_file()) / 1e6
     return sum(t.numel() * t.element_size() for t in state_or_folder) / 1e6
-
-
-def _save_atomically(write: Callable[[str], None], path: Path) -> None:
-    """`write(temporary path)`, then rename into `path`: a kill never leaves a half-written file there."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(str(tmp))
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -353,7 +346,7 @@ class Checkpoints(TrainerCallback):
             control.should_save = True
 
     def on_save(self, args, state, control, **kwargs):
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         torch.save(self.epoch_rng, folder / _epoch_rng_file(args))
@@ -361,10 +354,10 @@ class Checkpoints(TrainerCallback):
         if args.should_save:
             best = self.best
             if best is not None and best.best_state:
-                _save_atomically(lambda p: save_file(best.best_state, p), folder / BEST_FILE)
+                atomic_write(folder / BEST_FILE, lambda f: f.write(save(best.best_state)))
             record = {"step": state.global_step, "finished": control.should_training_stop and not self.terminated,
                       "validation": None if best is None else best.state()}
-            _save_atomically(lambda p: Path(p).write_text(json.dumps(record, indent=1)), folder / STATE_FILE)
+            atomic_write(folder / STATE_FILE, lambda f: f.write(json.dumps(record, indent=1).encode()))
             self.size_mb = _megabytes(folder)
             log.info("%s: %.2f MB (trainable weights, optimizer, scheduler, RNG and training state); the model's "
                      "weights are %.1f MB", folder, self.size_mb, self.model_mb)

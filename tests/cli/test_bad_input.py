@@ -191,6 +191,19 @@ def test_output_paths_are_checked_before_any_work(tmp_path, data):
                           cwd=tmp_path), "does not exist; create it first")
 
 
+def test_a_missing_input_is_named_before_the_model_loads(tmp_path, data):
+    assert run("train", str(config(tmp_path, data)), cwd=tmp_path).returncode == 0
+    model = tmp_path / "run" / "model"
+    for weights in model.iterdir():  # its config still reads, so only loading the model could fail
+        if weights.name != "causalclf.json":
+            weights.unlink()
+    model, missing = str(model), str(tmp_path / "missing.csv")
+    for args in (("evaluate", model, missing), ("bench", model, "--input", missing),
+                 ("doctor", model, "--input", missing), ("distill", model, str(data), "--unlabeled", missing)):
+        assert_user_error(run(*args, cwd=tmp_path), "missing.csv")
+    assert_user_error(run("bench", str(tmp_path), "--input", missing, cwd=tmp_path), "not a causalclf model folder")
+
+
 def test_unknown_explain_topic_and_debug_traceback(tmp_path):
     assert_user_error(run("explain", "embeding_head", cwd=tmp_path), "did you mean 'embedding_head'")
     debug = run("--debug", "explain", "embeding_head", cwd=tmp_path)

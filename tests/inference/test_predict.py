@@ -138,6 +138,16 @@ def test_batch_flags_reach_the_model_or_are_refused(tmp_path, tfidf_model, head_
     np.testing.assert_allclose(a.filter(like="proba_").to_numpy(), b.filter(like="proba_").to_numpy(), atol=1e-5)
 
 
+def test_batch_settings_of_one_run_leave_a_callers_classifier_as_it_was(tmp_path, head_model):
+    clf = load_classifier(head_model)
+    before = clf.get_params(deep=False)
+    path = write_texts(tmp_path, "txt", TEXTS)
+    summary = predict_file(clf, path, tmp_path / "o.parquet", batch_size=2, max_batch_tokens=32, progress=False)
+    assert summary.counts.texts == len(TEXTS)
+    assert clf.get_params(deep=False) == before
+    assert (before["batch_size"], before["max_batch_tokens"]) == (4, None)
+
+
 def test_texts_cut_at_max_length_are_counted(tmp_path, head_model, capsys):
     # max_length 16; the toy tokenizer makes one token per word and adds none: 40 and 17 tokens are cut, 16 fits
     texts = ["goal", "the match " * 20, "bank", "money " * 17, "film " * 16]

@@ -25,7 +25,7 @@ class DataConfig:
     Give exactly one of `name`, `path`, or `train` (with `validation` / `test`).
     """
 
-    name: str | None = field(default=None, metadata={"help": 'A named dataset: "bbc-news" (bundled), or "ag_news" / "uspto" (from the shared data `root`).'})
+    name: str | None = field(default=None, metadata={"help": 'A named dataset: "bbc-news" (bundled), or "ag_news" / "uspto" / "reuters" (from the shared data `root`).'})
     root: str | None = field(default=None, metadata={"help": 'Folder of the shared datasets for `name`; defaults to $CAUSALCLF_SHARED_DATA, else <repo>/../shared/data.'})
     path: str | None = field(default=None, metadata={"help": 'One file or folder holding all the data; it is split by `split`.'})
     train: str | None = field(default=None, metadata={"help": 'Pre-split data: the training file. Its split is kept.'})

@@ -32,7 +32,7 @@ NAMED: dict[str, Recipe] = {"bbc-news": bbc_news, "ag-news": ag_news, "uspto": u
 def load_dataset(source: str | Path | Mapping[str, Any] | DataConfig, **overrides: Any) -> DatasetSplits:
     """Loads, checks and splits a labelled dataset.
 
-    `source` is a named dataset ("bbc-news", "ag_news", "uspto"), a path to a file or folder, a
+    `source` is a named dataset ("bbc-news", "ag_news", "uspto", "reuters"), a path to a file or folder, a
     dict of `DataConfig` fields (as in YAML), or a `DataConfig`; `overrides` set fields on top,
     e.g. ``load_dataset("uspto", root="/data")`` or ``load_dataset("bbc-news", seed=1)``.
     """

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Sequence
 
 from causalclf.evaluation import plots
-from causalclf.evaluation.metrics import encode_truth
 from causalclf.evaluation.document import Block, Heading, Image, Paragraph, Table, render_html, render_markdown
+from causalclf.evaluation.metrics import encode_truth
 from causalclf.evaluation.runs import Run, load_run
 from causalclf.evaluation.seeds import summarize_seeds
-from causalclf.evaluation.significance import compare_pairwise
+from causalclf.evaluation.significance import compare_pairwise, format_p
 
 MISSING = "–"
 
@@ -164,11 +164,11 @@ def _significance(runs: list[Run], names: list[str], n_resamples: int, seed: int
                 c.a,
                 c.b,
                 _delta(c.bootstrap.micro_f1),
-                _p(c.micro_f1_p_holm),
+                format_p(c.micro_f1_p_holm),
                 _delta(c.bootstrap.macro_f1),
-                _p(c.macro_f1_p_holm),
+                format_p(c.macro_f1_p_holm),
                 f"{c.mcnemar.n01} / {c.mcnemar.n10}",
-                f"{_p(c.mcnemar_p_holm)} ({c.mcnemar.method})",
+                f"{format_p(c.mcnemar_p_holm)} ({c.mcnemar.method})",
             ]
             for c in comparisons
         ]
@@ -248,10 +248,6 @@ def _num(value, spec: str = ".4f") -> str:
 
 def _count(value) -> str:
     return f"{int(value):,}" if isinstance(value, (int, float)) else _text(value)
-
-
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _delta(d) -> str:

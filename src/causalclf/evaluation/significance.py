@@ -20,6 +20,7 @@ import numpy as np
 
 from causalclf.data.labels import LabelSpace
 from causalclf.evaluation.metrics import check_paired, correct_per_item, encode_predictions, encode_truth
+from causalclf.evaluation.thresholds import f1_from_counts
 
 EXACT_BELOW = 25
 """McNemar uses the exact binomial test when fewer pairs than this are discordant."""
@@ -221,17 +222,17 @@ def _count_indicators(truth: np.ndarray, predictions: Sequence, space: LabelSpac
 
 def _micro_f1(counts: np.ndarray, k: int) -> np.ndarray:
     tp, fp, fn = (counts[..., i * k : (i + 1) * k].sum(-1) for i in range(3))
-    return _f1(tp, fp, fn)
+    return f1_from_counts(tp, fp, fn)
 
 
 def _macro_f1(counts: np.ndarray, k: int) -> np.ndarray:
     tp, fp, fn = (counts[..., i * k : (i + 1) * k] for i in range(3))
-    return _f1(tp, fp, fn).mean(-1)
+    return f1_from_counts(tp, fp, fn).mean(-1)
 
 
-def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    denom = 2 * tp + fp + fn
-    return np.divide(2 * tp, denom, out=np.zeros(np.shape(denom)), where=denom > 0)
+def format_p(p: float) -> str:
+    """A p-value as tables print it: three decimals, or "< 0.001"."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _delta(point: float, resampled: np.ndarray, confidence: float) -> DeltaEstimate:

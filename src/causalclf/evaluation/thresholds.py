@@ -58,9 +58,9 @@ def tune_thresholds(
         counts = [_counts_at(y[:, j], s[:, j], candidates) for j in range(k)]
         tp, fp, fn = (np.stack([c[i] for c in counts]) for i in range(3))  # (k, C)
         if average == "micro":
-            objective = _f1(tp.sum(0), fp.sum(0), fn.sum(0))
+            objective = f1_from_counts(tp.sum(0), fp.sum(0), fn.sum(0))
         else:
-            objective = _f1(tp, fp, fn).mean(0)
+            objective = f1_from_counts(tp, fp, fn).mean(0)
         return np.full(k, _best(candidates, objective))
 
     thresholds = np.full(k, DEFAULT_THRESHOLD)
@@ -70,7 +70,7 @@ def tune_thresholds(
         candidates = _candidates(s[:, j])
         per_class_counts[j] = (candidates, *_counts_at(y[:, j], s[:, j], candidates))
         if average == "macro":
-            thresholds[j] = _best(candidates, _f1(*per_class_counts[j][1:]))
+            thresholds[j] = _best(candidates, f1_from_counts(*per_class_counts[j][1:]))
     if average == "macro":
         return thresholds
 
@@ -82,7 +82,7 @@ def tune_thresholds(
         for j in tunable:
             rest = current.sum(0) - current[j]
             candidates, tp, fp, fn = per_class_counts[j]
-            t = _best(candidates, _f1(tp + rest[0], fp + rest[1], fn + rest[2]))
+            t = _best(candidates, f1_from_counts(tp + rest[0], fp + rest[1], fn + rest[2]))
             if t != thresholds[j]:
                 thresholds[j] = t
                 current[j] = np.concatenate(_counts_at(y[:, j], s[:, j], thresholds[j : j + 1]))
@@ -109,7 +109,8 @@ def _counts_at(y: np.ndarray, s: np.ndarray, thresholds: np.ndarray) -> tuple[np
     return tp, predicted - tp, y_sorted.sum() - tp
 
 
-def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """F1 from true/false positive and false negative counts, elementwise; 0 where all three are 0."""
     denom = 2 * tp + fp + fn
     return np.divide(2 * tp, denom, out=np.zeros(np.shape(denom)), where=denom > 0)
 

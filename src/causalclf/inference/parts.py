@@ -14,43 +14,22 @@ the merge leaves every part in place for the next resume.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
 import pyarrow as pa
 
+from causalclf.atomic import TEMPORARY, atomic_write
 from causalclf.inference.sources import Counts
 
 MANIFEST = "manifest.json"
 PART = "part-{:08d}.parquet"
 COUNTS_KEY = b"causalclf.counts"
-TEMPORARY = ".tmp"
 
 
 def parts_folder(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None], tmp: Path | None = None) -> None:
-    """`write` into a temporary file (`tmp`, or one beside `path`), flushed to disk, then renamed onto `path`."""
-    tmp = tmp or path.with_name(path.name + TEMPORARY)
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Makes a rename in `folder` durable (a power cut, not only a killed process, keeps it)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class RunFolder:

@@ -17,6 +17,7 @@ size of the input or the output.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -146,11 +147,11 @@ def predict_file(model: str | Path | Classifier, input: str | Path, output: str 
     mine = processes.share([k for k in range(n_chunks) if k not in done])
 
     clf = model if isinstance(model, Classifier) else _load(model)
-    clf.set_params(**batch_params)
     schema = prediction_schema(clf.labels_, clf.multi_label)
     predicting = time.perf_counter()
-    own = _predict_chunks(clf, source, chunk_rows, mine, scan.rows, schema, folder, fmt,
-                          stream or sys.stdout, progress and processes.is_main)
+    with _set_for_this_run(clf, batch_params):
+        own = _predict_chunks(clf, source, chunk_rows, mine, scan.rows, schema, folder, fmt,
+                              stream or sys.stdout, progress and processes.is_main)
     if folder is None:
         end = time.perf_counter()
         return PredictSummary(None, own, own.texts, end - start, end - predicting, n_chunks, 0, 1)
@@ -189,6 +190,17 @@ def _run_folder(output: Path, resume: bool) -> RunFolder:
         raise UserError(f"{output} already exists and no unfinished run is recorded beside it ({folder.path}): "
                         "nothing to resume; remove it to predict again")
     return folder
+
+
+@contextlib.contextmanager
+def _set_for_this_run(clf: Classifier, params: dict):
+    """`params` set on `clf` inside the block, its own values back after: a caller's classifier is left as it was."""
+    before = {name: value for name, value in clf.get_params(deep=False).items() if name in params}
+    clf.set_params(**params)
+    try:
+        yield
+    finally:
+        clf.set_params(**before)
 
 
 def _batch_params(model: str | Path | Classifier, batch_size: int | None, max_batch_tokens: int | None) -> dict:
