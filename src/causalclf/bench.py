@@ -278,12 +278,9 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
     tokens = document_tokens(clf, texts)
     _, bf16_peak = device_peak_flops()
     sizes: list[int | None] = list(batch_sizes) if "batch_size" in clf.get_params() else [None]
-    original = clf.get_params().get("batch_size")
     results = []
-    try:
-        for size in sizes:
-            if size is not None:
-                clf.set_params(batch_size=size)
+    for size in sizes:
+        with clf.temporary_params(**({} if size is None else {"batch_size": size})):
             counter = FlopCounterMode(display=False)
             with counter:  # also the warm-up: lazy loads, kernels, int8 copies
                 clf.predict_proba(texts)
@@ -303,9 +300,6 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
                 matmul_peak_flops=None if flops is None else peak.flops_per_second,
                 share_of_matmul_peak=None if flops is None else flops / peak.flops_per_second,
             ))
-    finally:
-        if original is not None:
-            clf.set_params(batch_size=original)
     return results
 
 

@@ -59,13 +59,12 @@ def _output_file(path: str | None, what: str) -> Path | None:
     return out
 
 
-def _model_folder(path: str) -> str:
+def _model_folder(path: str) -> None:
     """`path` if it holds a readable causalclf model config: a wrong or damaged folder is named before any
     input is read, and the weights load only after the inputs are checked."""
     from causalclf.methods.base import read_config
 
     read_config(Path(path))
-    return path
 
 
 def _output_folder(path: str | Path, what: str) -> Path:

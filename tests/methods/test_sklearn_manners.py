@@ -42,6 +42,16 @@ def test_nested_params_reach_training_and_lora():
         clf.set_params(trainig__seed=1)
 
 
+def test_temporary_params_hold_inside_the_block_and_are_undone_after_it_even_on_an_error():
+    clf = EmbeddingHeadClassifier(batch_size=16)
+    with clf.temporary_params(batch_size=2, max_batch_tokens=64) as same:
+        assert same is clf and (clf.batch_size, clf.max_batch_tokens) == (2, 64)
+    assert (clf.batch_size, clf.max_batch_tokens) == (16, None)
+    with pytest.raises(RuntimeError), clf.temporary_params(batch_size=3):
+        raise RuntimeError("a failed run")
+    assert clf.batch_size == 16
+
+
 def test_clone_keeps_parameters_and_drops_fitted_state():
     texts, labels = toy_single_label(10)
     fitted = TfidfClassifier(C=3.0, ngram_range=(1, 1)).fit(texts, labels)

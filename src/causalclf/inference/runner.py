@@ -17,7 +17,6 @@ size of the input or the output.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import io
@@ -149,7 +148,7 @@ def predict_file(model: str | Path | Classifier, input: str | Path, output: str 
     clf = model if isinstance(model, Classifier) else _load(model)
     schema = prediction_schema(clf.labels_, clf.multi_label)
     predicting = time.perf_counter()
-    with _set_for_this_run(clf, batch_params):
+    with clf.temporary_params(**batch_params):  # a caller's classifier is left as it was
         own = _predict_chunks(clf, source, chunk_rows, mine, scan.rows, schema, folder, fmt,
                               stream or sys.stdout, progress and processes.is_main)
     if folder is None:
@@ -190,17 +189,6 @@ def _run_folder(output: Path, resume: bool) -> RunFolder:
         raise UserError(f"{output} already exists and no unfinished run is recorded beside it ({folder.path}): "
                         "nothing to resume; remove it to predict again")
     return folder
-
-
-@contextlib.contextmanager
-def _set_for_this_run(clf: Classifier, params: dict):
-    """`params` set on `clf` inside the block, its own values back after: a caller's classifier is left as it was."""
-    before = {name: value for name, value in clf.get_params(deep=False).items() if name in params}
-    clf.set_params(**params)
-    try:
-        yield
-    finally:
-        clf.set_params(**before)
 
 
 def _batch_params(model: str | Path | Classifier, batch_size: int | None, max_batch_tokens: int | None) -> dict:

@@ -10,6 +10,7 @@ save/load format: a directory with ``causalclf.json`` plus whatever the method a
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -140,6 +141,16 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
                 raise ValueError(f"{type(self).__name__} has no parameter {name!r}")
             setattr(self, name, {**(_nested(getattr(self, name)) or {}), sub: value})
         return self
+
+    @contextlib.contextmanager
+    def temporary_params(self, **params):
+        """`params` set inside the block, the classifier's own values back after it (an error included)."""
+        before = {name: value for name, value in self.get_params(deep=False).items() if name in params}
+        self.set_params(**params)
+        try:
+            yield self
+        finally:
+            self.set_params(**before)
 
     @property
     def classes_(self) -> np.ndarray:
