@@ -60,8 +60,8 @@ def _output_file(path: str | None, what: str) -> Path | None:
 
 
 def _model_folder(path: str) -> None:
-    """`path` if it holds a readable causalclf model config: a wrong or damaged folder is named before any
-    input is read, and the weights load only after the inputs are checked."""
+    """Checks that `path` holds a readable causalclf model config: a wrong or damaged folder is named before
+    any input is read, and the weights load only after the inputs are checked."""
     from causalclf.methods.base import read_config
 
     read_config(Path(path))
