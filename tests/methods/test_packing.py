@@ -60,15 +60,19 @@ def test_a_batch_where_no_two_texts_share_a_row_is_padded_instead():
 
 def _spy_pack(monkeypatch) -> list[tuple[int, int, int]]:
     """Records (texts, rows, width) of every packed batch the classifier runs."""
-    shapes, real = [], embedding_head.pack_or_pad
+    shapes, real = [], embedding_head.packed_collate
 
-    def spy(rows, *args, **kwargs):
-        batch = real(rows, *args, **kwargs)
-        if "token_index" in batch:
-            shapes.append((len(rows), *batch["input_ids"].shape))
-        return batch
+    def spy(*args, **kwargs):
+        collate = real(*args, **kwargs)
 
-    monkeypatch.setattr(embedding_head, "pack_or_pad", spy)
+        def recorded(rows):
+            batch = collate(rows)
+            if "token_index" in batch:
+                shapes.append((len(rows), *batch["input_ids"].shape))
+            return batch
+        return recorded
+
+    monkeypatch.setattr(embedding_head, "packed_collate", spy)
     return shapes
 
 
@@ -133,3 +137,85 @@ def test_a_backbone_that_mixes_packed_texts_is_run_padded_with_a_warning(tiny_ll
     rows = clf.encode(TEXTS[:6])
     mixed = embedding_head.pooled_features(clf._frozen_backbone, pack(rows, clf.tokenizer_.pad_token_id), "last")
     assert np.abs(mixed.detach().numpy() - reference[:6]).max() > 1e-2
+
+
+# ---------------------------------------------------------------- one row per batch, attention per text
+def _segment_reference(query, key, value, lengths):
+    """Attention of texts laid end to end, each causal over itself, through a dense (row x row) mask."""
+    seg = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    pos = torch.arange(len(seg))
+    mask = (seg[:, None] == seg[None, :]) & (pos[None, :] <= pos[:, None])
+    groups = query.shape[1] // key.shape[1]
+    return nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1), attn_mask=mask)
+
+
+@given(lengths=st.lists(st.integers(1, 4), min_size=1, max_size=10), kv_heads=st.sampled_from([1, 2, 4]))
+def test_segment_attention_gives_each_text_of_a_row_the_attention_it_gets_alone(lengths, kv_heads):
+    from causalclf.methods.packing import segment_attention
+
+    g = torch.Generator().manual_seed(len(lengths))
+    total = sum(lengths)
+    query = torch.randn(1, 4, total, 8, generator=g)
+    key, value = (torch.randn(1, kv_heads, total, 8, generator=g) for _ in range(2))
+    positions = torch.cat([torch.arange(n) for n in lengths])[None]
+    module = nn.Module()
+    module.num_key_value_groups, module.is_causal = 4 // kv_heads, True
+    out, weights = segment_attention(module, query, key, value, None, scaling=8 ** -0.5, position_ids=positions)
+    assert weights is None and out.shape == (1, total, 4, 8)
+    want = _segment_reference(query, key, value, lengths).transpose(1, 2)
+    torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
+
+
+def _hidden(backbone, **inputs):
+    with torch.no_grad():
+        return backbone(**inputs).last_hidden_state
+
+
+def test_a_backbone_attending_per_text_keeps_sdpa_results_on_masked_and_cached_inputs(tiny_llama):
+    """The switch may only change one unmasked row: padded batches with their mask (either side) and a
+    continuation over a KV cache must get what SDPA gives them."""
+    from transformers import AutoModel
+
+    from causalclf.methods.packing import SEGMENTS, attend_per_text
+
+    sdpa = AutoModel.from_pretrained(tiny_llama, attn_implementation="sdpa").eval()
+    segments = attend_per_text(AutoModel.from_pretrained(tiny_llama, attn_implementation="sdpa").eval())
+    assert segments.config._attn_implementation == SEGMENTS and sdpa.config._attn_implementation == "sdpa"
+    ids = torch.randint(3, 60, (3, 7), generator=torch.Generator().manual_seed(0))
+    for mask in (torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5]),    # right padding
+                 torch.tensor([[1] * 7, [0] * 3 + [1] * 4, [0] * 5 + [1] * 2])):   # left padding
+        real = mask.bool()
+        torch.testing.assert_close(_hidden(segments, input_ids=ids, attention_mask=mask)[real],
+                                   _hidden(sdpa, input_ids=ids, attention_mask=mask)[real], atol=1e-5, rtol=1e-5)
+    prefix, more = ids[:1, :5], ids[:1, 5:]
+    outputs = []
+    for model in (sdpa, segments):
+        with torch.no_grad():
+            cache = model(input_ids=prefix, use_cache=True).cache
+            outputs.append(model(input_ids=more, cache=cache, use_cache=True).last_hidden_state)
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-5, rtol=1e-5)
+
+
+def test_only_sdpa_backbones_on_a_cpu_switch_to_attention_per_text(tiny_llama):
+    from transformers import AutoModel
+
+    from causalclf.methods.packing import attend_per_text
+
+    eager = attend_per_text(AutoModel.from_pretrained(tiny_llama, attn_implementation="eager"))
+    assert eager.config._attn_implementation == "eager"
+
+
+def test_the_inference_copy_runs_each_batch_as_one_row_without_padding(tiny_llama, monkeypatch):
+    from causalclf.methods.packing import SEGMENTS
+
+    texts, labels = toy_single_label(6)
+    clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=16, batch_size=5, training=FAST).fit(texts, labels)
+    shapes = _spy_pack(monkeypatch)
+    one_row = clf.predict_proba(TEXTS)
+    assert clf._inference_model().backbone.config._attn_implementation == SEGMENTS
+    assert clf.model_.backbone.base_model.model.config._attn_implementation == "sdpa"  # training never sees it
+    assert [rows for _, rows, _ in shapes] == [1, 1, 1]  # 12 texts in batches of 5
+    assert sum(width for _, _, width in shapes) == sum(len(r["input_ids"]) for r in clf.encode(TEXTS))  # no pad
+    padded = clf.set_params(packing=False).predict_proba(TEXTS)
+    np.testing.assert_allclose(one_row, padded, atol=1e-5)

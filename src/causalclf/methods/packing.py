@@ -19,6 +19,14 @@ A backbone that does not read packed position ids that way (custom code, an olde
 architecture) would mix texts silently, so `packs_correctly` checks each backbone once on two
 probe texts against padded inference before packing is used with it.
 
+On a CPU the inference copy goes further (`attend_per_text`): its attention runs each text of
+a row on its own (`segment_attention`, torch's causal kernel per text), so a row costs only its
+real tokens and no (row x row) mask, and `packed_collate` lays each batch out as one row with no
+padding at all. On AG News, random batches of 8 and 16 texts ran 1.22x and 1.21x faster that
+way than in rows as wide as their longest text, with probabilities within 1e-6 (median of 3
+interleaved runs, 2 CPU cores); bbc-news batches, whose articles all fill 256 tokens, ran at
+1.00x.
+
 A right-padded batch needs no attention mask at all in a causal decoder: a real token attends
 only to the tokens before it, which are all real, so the padding changes nothing but the pads'
 own states, which nothing reads. Without a mask, torch's attention kernel takes its causal path
@@ -122,6 +130,90 @@ def unpacked(hidden: torch.Tensor, batch: dict) -> torch.Tensor:
     if "token_index" not in batch:
         return hidden
     return hidden.flatten(0, 1)[batch["token_index"]]
+
+
+SEGMENTS = "causalclf_segments"
+"""The attention implementation `attend_per_text` gives an inference copy (registered with transformers)."""
+
+
+def segment_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
+                      position_ids: torch.Tensor | None = None, **kwargs) -> tuple[torch.Tensor, None]:
+    """transformers' SDPA attention, except on one unmasked row of texts laid end to end: there each text
+    (a run of position ids counting up by one, as transformers reads packed rows) attends causally to
+    itself alone, and the row needs no (row x row) mask. Neighbouring texts of one length (`pack` lays
+    texts out longest first) go to the kernel together, as a batch viewed in place, so a row of texts
+    that all fill `max_length` costs what the padded batch would."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    width = query.shape[2]
+    if attention_mask is None and position_ids is not None and query.shape[0] == 1 \
+            and width == key.shape[2] == position_ids.shape[-1] > 1:
+        positions = position_ids.reshape(-1)
+        starts = [0, *((positions[1:] != positions[:-1] + 1).nonzero().flatten() + 1).tolist()]
+        if len(starts) > 1:
+            bounds = [*starts, width]
+            runs: list[list[int]] = []  # [start, texts, length] of neighbours of one length
+            for a, b in zip(bounds, bounds[1:]):
+                if runs and runs[-1][2] == b - a:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([a, 1, b - a])
+            gqa = query.shape[1] != key.shape[1]
+            outputs = []
+            for a, n, length in runs:
+                def texts(x: torch.Tensor) -> torch.Tensor:  # (1, heads, row, dim) -> (n, heads, length, dim)
+                    return x[0, :, a:a + n * length].unflatten(1, (n, length)).transpose(0, 1)
+
+                out = nn.functional.scaled_dot_product_attention(
+                    texts(query), texts(key), texts(value), is_causal=True, scale=scaling, enable_gqa=gqa)
+                outputs.append(out.transpose(1, 2).flatten(0, 1))  # (n * length, heads, dim)
+            return torch.cat(outputs)[None], None
+    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                  position_ids=position_ids, **kwargs)
+
+
+def segment_mask(**kwargs):
+    """transformers' SDPA mask, except none for one unmasked row without a cache: `segment_attention`
+    finds the texts of such a row in its position ids."""
+    from transformers.masking_utils import sdpa_mask
+
+    one_row = kwargs["batch_size"] == 1 and kwargs.get("attention_mask") is None
+    if one_row and kwargs.get("q_offset", 0) == 0 and kwargs.get("kv_offset", 0) == 0 \
+            and kwargs["q_length"] == kwargs["kv_length"]:
+        return None
+    return sdpa_mask(**kwargs)
+
+
+def attend_per_text(backbone: nn.Module) -> nn.Module:
+    """`backbone` with `segment_attention` in place of SDPA, in place, when it runs SDPA on a CPU (meant for an
+    inference copy only). Measured on CPUs only: on a GPU, one kernel launch per text could cost more than
+    the padding it saves, so GPU backbones keep their attention. `packs_correctly` still checks the result
+    against padded inference before any batch is packed."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    config = getattr(backbone, "config", None)
+    if getattr(config, "_attn_implementation", None) != "sdpa" or next(backbone.parameters()).device.type != "cpu":
+        return backbone
+    AttentionInterface.register(SEGMENTS, segment_attention)
+    AttentionMaskInterface.register(SEGMENTS, segment_mask)
+    try:
+        backbone.set_attn_implementation(SEGMENTS)
+    except Exception as error:  # an architecture that cannot switch keeps SDPA
+        log.debug("%s keeps SDPA: %s", type(backbone).__name__, error)
+    return backbone
+
+
+def packed_collate(backbone: nn.Module, tokenizer, padded: Callable[[list[dict]], dict]) -> Callable[[list[dict]], dict]:
+    """How to lay out inference batches for `backbone`: one row per batch where it attends per text
+    (`attend_per_text`), else rows as wide as the longest text (`pack_or_pad`); `padded` where it does not
+    keep packed texts apart (`packs_correctly`)."""
+    if not packs_correctly(backbone, tokenizer):
+        return padded
+    if getattr(getattr(backbone, "config", None), "_attn_implementation", None) == SEGMENTS:
+        return lambda rows: pack(rows, tokenizer.pad_token_id, capacity=sum(len(r["input_ids"]) for r in rows))
+    return partial(pack_or_pad, pad_id=tokenizer.pad_token_id, padded=padded)
 
 
 def _same_states(backbone: nn.Module, tokenizer, inputs: Callable[[dict], dict], variant: Callable[[list], dict],

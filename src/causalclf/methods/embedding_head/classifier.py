@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import ClassVar, Literal, Sequence
 
@@ -25,7 +24,7 @@ from causalclf.methods.batching import Rows, TokenBudget, batched
 from causalclf.methods.embedding_head.layers import keep_layers, n_layers, pooled_layers, resolve_layer
 from causalclf.methods.embedding_head.model import EmbeddingHeadModel, build_head, pooled_features
 from causalclf.methods.embedding_head.pooling import POOLING_MODES
-from causalclf.methods.packing import pack_or_pad, packs_correctly, unmasked_correctly
+from causalclf.methods.packing import attend_per_text, packed_collate, unmasked_correctly
 from causalclf.methods.transformer import ADAPTER_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import tuned_thresholds, validation_f1
 from causalclf.training import train_with_restarts
@@ -112,7 +111,7 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         """The frozen backbone, loaded on first use (for `embed` before `fit`, and frozen heads)."""
         if getattr(self, "_frozen_backbone", None) is None:
             layer = getattr(self, "layer_", None) or (None if self.layer == BEST else self.layer)
-            backbone = self._load_backbone(layer).eval()
+            backbone = attend_per_text(self._load_backbone(layer).eval())
             for p in backbone.parameters():
                 p.requires_grad_(False)
             self._frozen_backbone = backbone
@@ -120,10 +119,8 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
 
     def _pool_texts(self, fn, texts: Sequence[str], desc: str, backbone: nn.Module) -> np.ndarray:
         """`fn(batch)` over the texts, in packed batches when `packing` holds for `backbone`, else padded."""
-        collate = self._collate
         unmasked_correctly(backbone, self.tokenizer_)  # then right-padded batches go without their mask
-        if self.packing and packs_correctly(backbone, self.tokenizer_):
-            collate = partial(pack_or_pad, pad_id=self.tokenizer_.pad_token_id, padded=self._collate)
+        collate = packed_collate(backbone, self.tokenizer_, self._collate) if self.packing else self._collate
         return batched(fn, self.encode(texts), collate, self.batch_size, desc, next(backbone.parameters()).device,
                        self.max_batch_tokens)
 
@@ -181,7 +178,7 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
     def _fit_frozen(self, texts, y, validation, val_y, floor, weight, config) -> np.ndarray | None:
         """Pool once with the frozen backbone, then train only the head on the cached features;
         returns the kept head's validation logits."""
-        backbone = self._load_backbone().eval()
+        backbone = attend_per_text(self._load_backbone().eval())  # it only ever runs inference
         for p in backbone.parameters():
             p.requires_grad_(False)
         total = n_layers(backbone)
@@ -256,8 +253,10 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         """The trained backbone with LoRA merged (a copy), chained to the trained head itself."""
         if self.model_.backbone is None:  # a frozen backbone: features come from `_base_backbone`
             return self.model_.eval()
-        return EmbeddingHeadModel(self._merged(self.model_.backbone), self.model_.head, self.pooling,
-                                  self.multi_label).eval()
+        backbone = self._merged(self.model_.backbone)
+        if backbone is not self.model_.backbone:  # a copy of our own: it may attend per text
+            attend_per_text(backbone)
+        return EmbeddingHeadModel(backbone, self.model_.head, self.pooling, self.multi_label).eval()
 
     # ------------------------------------------------------------------ persistence
     def _save_weights(self, path: Path) -> None:
