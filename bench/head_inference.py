@@ -9,8 +9,9 @@ Three ways of running the same fitted head are timed back to back, interleaved, 
 `--repeats`: ``unmerged``, the trained PEFT model (every adapted projection runs W x plus
 B(A x) * scale); ``merged``, a copy with LoRA folded into W and transformers' own modules,
 fed the padding mask; and ``lean``, what `predict_proba` runs now: the merged copy with the
-in-place gated MLP and torch's RMSNorm (`causalclf.methods.lean_forward`), fed right-padded
-batches without their mask (`causalclf.methods.packing.unmasked_correctly`). The matmul peak is measured before and after the timings; the share uses
+in-place gated MLP and torch's RMSNorm (`causalclf.methods.lean_forward`), on a CPU each batch
+laid out as one unpadded row with attention per text (`causalclf.methods.packing.segment_attention`;
+bbc-news articles all fill 256 tokens, so there it runs what the padded batch without its mask ran). The matmul peak is measured before and after the timings; the share uses
 the higher of the two. Throughput does not depend on what the head learned, so without
 `--model-dir` a head is fitted for two LoRA steps on 40 training articles (about 10 s).
 

@@ -18,6 +18,7 @@ Results go to bench/results/serve_load_<name>.json.
 
     python bench/serve_load.py runs/ag-head/model                      # 2,000 requests, 16 clients
     python bench/serve_load.py runs/ag-tfidf/model --requests 300 --clients 16 --name tfidf-smoke
+    python bench/serve_load.py runs/ag-head/model --max-wait-ms 50 --name ag-news-head-wait-50   # wait longer
 """
 from __future__ import annotations
 
@@ -50,14 +51,15 @@ def free_port() -> int:
 
 
 def start_server(model_dir: str, port: int, max_batch_size: int, log_path: Path,
-                 startup_s: float) -> subprocess.Popen:
+                 startup_s: float, max_wait_ms: float | None = None) -> subprocess.Popen:
     """The server in a subprocess, once /health answers; its output goes to `log_path`."""
     import httpx
 
     log = log_path.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "causalclf", "serve", model_dir, "--port", str(port),
-         "--max-batch-size", str(max_batch_size)],
+         "--max-batch-size", str(max_batch_size),
+         *([] if max_wait_ms is None else ["--max-wait-ms", str(max_wait_ms)])],
         stdout=log, stderr=subprocess.STDOUT)
     end = time.monotonic() + startup_s
     while time.monotonic() < end:
@@ -145,9 +147,10 @@ class Mode:
 
     def __init__(self, model_dir: str, max_batch_size: int, args, log_path: Path) -> None:
         self.max_batch_size, self.log_path = max_batch_size, log_path
+        self.max_wait_ms = args.max_wait_ms if max_batch_size > 1 else None  # batch 1 never waits
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.server = start_server(model_dir, port, max_batch_size, log_path, args.startup_timeout)
+        self.server = start_server(model_dir, port, max_batch_size, log_path, args.startup_timeout, self.max_wait_ms)
         self.latencies: list[float] = []
         self.errors, self.seconds = 0, 0.0
         self.totals = np.zeros(3)  # texts, batches, model seconds (`batch_totals`)
@@ -171,6 +174,7 @@ class Mode:
         texts, batches, model_seconds = self.totals
         return {
             "max_batch_size": self.max_batch_size,
+            "max_wait_ms": self.max_wait_ms,  # None: serve's default
             "errors": self.errors,
             "seconds": self.seconds,
             "throughput_rps": len(self.latencies) / self.seconds if self.seconds else None,
@@ -191,6 +195,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per mode, over all rounds")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--max-batch-size", type=int, help="batch size of the batched mode (default: serve's)")
+    parser.add_argument("--max-wait-ms", type=float, help="--max-wait-ms of the batched modes (default: serve's)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds over the modes; each mode gets "
                                                                "requests / rounds timed requests per round")
     parser.add_argument("--warmup", type=int, default=64, help="untimed requests to each server before timing")

@@ -73,3 +73,28 @@ def test_a_random_backbone_keeps_the_architecture_and_tokenizer_with_new_weights
         big = AutoModelForCausalLM.from_config(config)
     blocks = sum(p.numel() for p in big.model.layers.parameters())
     assert blocks == 16 * (2 * 2048 * 2048 + 2 * 2048 * 512 + 3 * 2048 * 8192 + 2 * 2048)  # q,o; k,v; mlp; 2 norms
+
+
+def test_batch_gain_times_every_layout_and_the_layouts_give_the_same_probabilities(tiny_llama):
+    from causalclf.methods.packing import packed_collate
+
+    gain = _script("batch_gain")
+    texts, labels = toy_single_label()
+    clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=16, batch_size=8, training=FAST).fit(texts, labels)
+    rows = clf.encode(texts[:6])
+    assert len({len(r["input_ids"]) for r in rows}) > 1  # lengths differ, so the layouts differ
+    widths = {}
+    for layout in gain.LAYOUTS:
+        gain.use_layout(clf, layout)
+        backbone = clf._inference_model().backbone
+        batch = packed_collate(backbone, clf.tokenizer_, clf._collate)(rows) if clf.packing else clf._collate(rows)
+        widths[layout] = tuple(batch["input_ids"].shape)
+    assert widths["one_row"] == (1, sum(len(r["input_ids"]) for r in rows))
+    assert widths["padded"] == (6, max(len(r["input_ids"]) for r in rows))
+    assert 1 < widths["rows"][0] < 6 and widths["rows"][1] == widths["padded"][1]
+
+    result = gain.measure(clf, texts, [1, 4], n_texts=8, rounds=2)
+    assert all(len(runs) == 2 and min(runs) > 0
+               for by_size in result["texts_per_second_per_round"].values() for runs in by_size.values())
+    assert result["gain_over_batch_1"]["padded"][1] == 1.0
+    assert max(result["max_probability_difference"].values()) < 1e-5

@@ -82,6 +82,11 @@ def pack(rows: list[dict], pad_id: int, capacity: int | None = None) -> dict:
     return _packed(rows, lengths, first_fit(lengths, max(capacity or 0, *lengths)), pad_id)
 
 
+def one_row(rows: list[dict], pad_id: int) -> dict:
+    """`pack(rows)` with every text in one row, end to end: no padding at all."""
+    return pack(rows, pad_id, capacity=sum(len(r["input_ids"]) for r in rows))
+
+
 def pack_or_pad(rows: list[dict], pad_id: int, padded: Callable[[list[dict]], dict]) -> dict:
     """`pack(rows)` when two texts or more share a row; else the padded batch `padded(rows)`, which then
     holds the same tokens (longest-first batches of similar lengths usually do)."""
@@ -178,8 +183,8 @@ def segment_mask(**kwargs):
     finds the texts of such a row in its position ids."""
     from transformers.masking_utils import sdpa_mask
 
-    one_row = kwargs["batch_size"] == 1 and kwargs.get("attention_mask") is None
-    if one_row and kwargs.get("q_offset", 0) == 0 and kwargs.get("kv_offset", 0) == 0 \
+    unmasked_row = kwargs["batch_size"] == 1 and kwargs.get("attention_mask") is None
+    if unmasked_row and kwargs.get("q_offset", 0) == 0 and kwargs.get("kv_offset", 0) == 0 \
             and kwargs["q_length"] == kwargs["kv_length"]:
         return None
     return sdpa_mask(**kwargs)
@@ -212,7 +217,7 @@ def packed_collate(backbone: nn.Module, tokenizer, padded: Callable[[list[dict]]
     if not packs_correctly(backbone, tokenizer):
         return padded
     if getattr(getattr(backbone, "config", None), "_attn_implementation", None) == SEGMENTS:
-        return lambda rows: pack(rows, tokenizer.pad_token_id, capacity=sum(len(r["input_ids"]) for r in rows))
+        return partial(one_row, pad_id=tokenizer.pad_token_id)
     return partial(pack_or_pad, pad_id=tokenizer.pad_token_id, padded=padded)
 
 
@@ -241,10 +246,8 @@ def _same_states(backbone: nn.Module, tokenizer, inputs: Callable[[dict], dict],
 def packs_correctly(backbone: nn.Module, tokenizer) -> bool:
     """Whether `backbone` gives packed texts the hidden states they get padded (checked once per module)."""
     if backbone not in _CHECKED:
-        def one_row(rows: list) -> dict:
-            return pack(rows, tokenizer.pad_token_id, capacity=sum(len(r["input_ids"]) for r in rows))
-
-        _CHECKED[backbone] = _same_states(backbone, tokenizer, backbone_inputs, one_row, "packing")
+        _CHECKED[backbone] = _same_states(backbone, tokenizer, backbone_inputs,
+                                          partial(one_row, pad_id=tokenizer.pad_token_id), "packing")
         if not _CHECKED[backbone]:
             log.warning("%s does not keep packed texts apart (its hidden states differ from padded inference); "
                         "inference pads instead", type(backbone).__name__)

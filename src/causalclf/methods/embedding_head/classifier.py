@@ -92,9 +92,9 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
     padding_side: Literal["right", "left"] = field(default="right", metadata={
         "help": "Which side batches are padded on; pooling reads the attention mask, so results do not depend on it."})
     packing: bool = field(default=True, metadata={
-        "help": "Inference without padding: the texts of a batch share rows as wide as its longest text, each "
-                "attending only to itself (position ids restart per text), so less compute goes to padding; the "
-                "probabilities are those of padded batches. Checked once per backbone on two probe texts; one "
+        "help": "Inference without padding: on a CPU the texts of a batch run as one row with attention per text; "
+                "elsewhere they share rows as wide as the longest text, each attending only to itself (position ids "
+                "restart per text). The probabilities are those of padded batches. Checked once per backbone on two probe texts; one "
                 "that mixes packed texts (custom code) is run padded, with a warning. Training always pads."})
 
     # ------------------------------------------------------------------ backbone
