@@ -94,8 +94,9 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
     packing: bool = field(default=True, metadata={
         "help": "Inference without padding: on a CPU the texts of a batch run as one row with attention per text; "
                 "elsewhere they share rows as wide as the longest text, each attending only to itself (position ids "
-                "restart per text). The probabilities are those of padded batches. Checked once per backbone on two probe texts; one "
-                "that mixes packed texts (custom code) is run padded, with a warning. Training always pads."})
+                "restart per text). The probabilities are those of padded batches. Checked once per backbone on two "
+                "probe texts; one that mixes packed texts (custom code) is run padded, with a warning. Training "
+                "always pads."})
 
     # ------------------------------------------------------------------ backbone
     def _load_backbone(self, layer: int | None = None) -> nn.Module:
