@@ -81,6 +81,10 @@ def test_single_label_head_exports_a_llama_for_sequence_classification_that_pred
     assert config["problem_type"] == "single_label_classification" and "causalclf_thresholds" not in config
     assert config["id2label"] == {"0": "film", "1": "money", "2": "sport"}
     assert config["label2id"] == {"film": 0, "money": 1, "sport": 2}
+    # the inference copy attends per text on a CPU (causalclf.methods.packing); another process would not
+    # know that implementation, so the checkpoint must not name it
+    assert single_head._inference_model().backbone.config._attn_implementation == "causalclf_segments"
+    assert "causalclf_segments" not in (out / "config.json").read_text()
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert f.get_tensor("score.weight").shape == (3, 32)
     _assert_transformers_agree(single_head, out, SINGLE)
