@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import weakref
 from functools import partial
+from itertools import groupby
 from typing import Callable, Sequence
 
 import torch
@@ -158,21 +159,17 @@ def segment_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor,
         starts = [0, *((positions[1:] != positions[:-1] + 1).nonzero().flatten() + 1).tolist()]
         if len(starts) > 1:
             bounds = [*starts, width]
-            runs: list[list[int]] = []  # [start, texts, length] of neighbours of one length
-            for a, b in zip(bounds, bounds[1:]):
-                if runs and runs[-1][2] == b - a:
-                    runs[-1][1] += 1
-                else:
-                    runs.append([a, 1, b - a])
             gqa = query.shape[1] != key.shape[1]
-            outputs = []
-            for a, n, length in runs:
-                def texts(x: torch.Tensor) -> torch.Tensor:  # (1, heads, row, dim) -> (n, heads, length, dim)
-                    return x[0, :, a:a + n * length].unflatten(1, (n, length)).transpose(0, 1)
-
-                out = nn.functional.scaled_dot_product_attention(
-                    texts(query), texts(key), texts(value), is_causal=True, scale=scaling, enable_gqa=gqa)
+            outputs, start = [], 0
+            for length, same in groupby(b - a for a, b in zip(bounds, bounds[1:])):
+                n = sum(1 for _ in same)
+                # (1, heads, row, dim) -> the n texts as a batch, (n, heads, length, dim), without a copy
+                q, k, v = (x[0, :, start:start + n * length].unflatten(1, (n, length)).transpose(0, 1)
+                           for x in (query, key, value))
+                out = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scaling,
+                                                                 enable_gqa=gqa)
                 outputs.append(out.transpose(1, 2).flatten(0, 1))  # (n * length, heads, dim)
+                start += n * length
             return torch.cat(outputs)[None], None
     return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                   position_ids=position_ids, **kwargs)
