@@ -9,11 +9,16 @@ News test texts cut into consecutive groups of each `--sizes`, under three batch
 - ``rows``: packed into rows as wide as the longest text, attention masked per text (the
   layout before `causalclf.methods.packing.segment_attention`);
 - ``one_row``: every text of the batch in one unpadded row, attention per text (the default
-  on a CPU now).
+  on a CPU now);
+- ``one_row_unpacked``: the same, with the Linears on torch's own kernel (MKL) instead of
+  oneDNN on packed weights (`causalclf.methods.lean_forward.PackedLinear`), which shows what
+  the packing gains at each batch size.
+
+Every layout but the last runs the packed Linears, as predictions do on a CPU.
 
 Rounds draw fresh texts and run every (size, layout) back to back, so the machine's drift
 weighs on all alike; medians over rounds are reported, with each one's gain over batch 1
-(padded, the serve worker's batch-1 mode) and one_row over rows. Probabilities of the three
+(padded, the serve worker's batch-1 mode), one_row over rows and packed over unpacked. Probabilities of all
 layouts are compared on one batch. Writes bench/results/batch_gain_<name>.json.
 
     python bench/batch_gain.py runs/experiments/ag-news/runs/embedding-head/n-100/seed-1/model --name ag-news-head
@@ -34,16 +39,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LAYOUTS = ("padded", "rows", "one_row")
+LAYOUTS = ("padded", "rows", "one_row", "one_row_unpacked")
 
 
-def use_layout(clf, layout: str) -> None:
-    """Point `clf`'s inference copy at `layout` (`packing` and its backbone's attention implementation)."""
-    from causalclf.methods.packing import SEGMENTS
+class Layouts:
+    """Points a classifier's inference copy at each layout: `packing`, its backbone's attention, its Linears."""
 
-    clf.set_params(packing=layout != "padded")
-    backbone = clf._inference_model().backbone
-    backbone.set_attn_implementation(SEGMENTS if layout == "one_row" else "sdpa")
+    def __init__(self, clf):
+        from causalclf.methods.lean_forward import PackedLinear
+
+        self.clf, self.backbone = clf, clf._inference_model().backbone
+        self.packed = {name: m for name, m in self.backbone.named_modules() if isinstance(m, PackedLinear)}
+        self.plain = {name: m.unpacked() for name, m in self.packed.items()}
+
+    def use(self, layout: str) -> None:
+        from causalclf.methods.lean_forward import replace
+        from causalclf.methods.packing import SEGMENTS
+
+        self.clf.set_params(packing=layout != "padded")
+        self.backbone.set_attn_implementation(SEGMENTS if layout.startswith("one_row") else "sdpa")
+        for name, module in (self.plain if layout == "one_row_unpacked" else self.packed).items():
+            replace(self.backbone, name, module)
 
 
 def texts_per_second(clf, groups: list[list[str]]) -> float:
@@ -57,9 +73,10 @@ def measure(clf, texts: list[str], sizes: list[int], n_texts: int, rounds: int, 
     """Texts/s per layout and batch size, per round, on `n_texts` random `texts` per round (batch 1 runs half)."""
     rng = np.random.default_rng(seed)
     probe = [texts[i] for i in rng.choice(len(texts), min(16, len(texts)), replace=False)]
+    layouts = Layouts(clf)
     proba = {}
     for layout in LAYOUTS:
-        use_layout(clf, layout)
+        layouts.use(layout)
         proba[layout] = clf.predict_proba(probe)
     runs: dict[str, dict[int, list[float]]] = {layout: {size: [] for size in sizes} for layout in LAYOUTS}
     for _ in range(rounds):
@@ -67,7 +84,7 @@ def measure(clf, texts: list[str], sizes: list[int], n_texts: int, rounds: int, 
         for size in sizes:
             groups = [drawn[i:i + size] for i in range(0, n_texts if size > 1 else n_texts // 2, size)]
             for layout in LAYOUTS:
-                use_layout(clf, layout)
+                layouts.use(layout)
                 runs[layout][size].append(texts_per_second(clf, groups))
     median = {layout: {size: statistics.median(v) for size, v in by_size.items()} for layout, by_size in runs.items()}
     base = median["padded"][min(sizes)]
@@ -77,6 +94,7 @@ def measure(clf, texts: list[str], sizes: list[int], n_texts: int, rounds: int, 
         "gain_over_batch_1": {layout: {size: v / base for size, v in by_size.items()}
                               for layout, by_size in median.items()},
         "one_row_over_rows": {size: median["one_row"][size] / median["rows"][size] for size in sizes},
+        "packed_over_unpacked": {size: median["one_row"][size] / median["one_row_unpacked"][size] for size in sizes},
         "max_probability_difference": {layout: float(np.abs(proba[layout] - proba["padded"]).max())
                                        for layout in LAYOUTS},
     }
@@ -104,7 +122,7 @@ def main() -> None:
     out = RESULTS / f"batch_gain_{args.name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("texts_per_second", "gain_over_batch_1", "one_row_over_rows",
-                                             "max_probability_difference")}, indent=2))
+                                             "packed_over_unpacked", "max_probability_difference")}, indent=2))
     print(f"written to {out}")
 
 

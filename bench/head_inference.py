@@ -8,11 +8,14 @@ them (`FlopCounterMode`: the matmuls and attention executed, padding included).
 Three ways of running the same fitted head are timed back to back, interleaved, best of
 `--repeats`: ``unmerged``, the trained PEFT model (every adapted projection runs W x plus
 B(A x) * scale); ``merged``, a copy with LoRA folded into W and transformers' own modules,
-fed the padding mask; and ``lean``, what `predict_proba` runs now: the merged copy with the
-in-place gated MLP and torch's RMSNorm (`causalclf.methods.lean_forward`), on a CPU each batch
-laid out as one unpadded row with attention per text (`causalclf.methods.packing.segment_attention`;
-bbc-news articles all fill 256 tokens, so there it runs what the padded batch without its mask ran). The matmul peak is measured before and after the timings; the share uses
-the higher of the two. Throughput does not depend on what the head learned, so without
+fed the padding mask; ``lean``, what `predict_proba` runs now: the merged copy with the
+in-place gated MLP and torch's RMSNorm (`causalclf.methods.lean_forward`), on a CPU its Linears
+run by oneDNN on weights packed once (`PackedLinear`) and each batch laid out as one unpadded row
+with attention per text (`causalclf.methods.packing.segment_attention`; bbc-news articles all
+fill 256 tokens, so there it runs what the padded batch without its mask ran); and, on a CPU,
+``lean_unpacked``: the same copy with its Linears back on torch's own (MKL), which isolates what
+the packing gains. The matmul peak (the faster of MKL and oneDNN on square matmuls) is measured
+before and after the timings; the share uses the higher of the two. Throughput does not depend on what the head learned, so without
 `--model-dir` a head is fitted for two LoRA steps on 40 training articles (about 10 s).
 
 A square GEMM of n=1024 is a ceiling that 576-wide layers cannot reach, so each variant also
@@ -29,6 +32,7 @@ operators by time (`torch.profiler`, one pass each), which is where the waste sh
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -57,10 +61,11 @@ def main() -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from causalclf.backbones import pick_device
-    from causalclf.bench import count_attention, kernel_floor, matmul_peak
+    from causalclf.bench import count_kernels, kernel_floor, matmul_peak
     from causalclf.data import load_dataset
     from causalclf.methods import load_classifier, packing
     from causalclf.methods.embedding_head.model import EmbeddingHeadModel
+    from causalclf.methods.lean_forward import PackedLinear, replace
     from causalclf.methods.transformer import merged_copy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,7 +77,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--profile", action="store_true", help="print each variant's operators by time")
     args = parser.parse_args()
-    count_attention()
+    count_kernels()
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -87,6 +92,13 @@ def main() -> None:
         "merged": lambda: clf.proba_from_logits(clf._logits_of(merged, texts)),
         "lean": lambda: clf.predict_proba(texts),
     }
+    lean_model = clf._inference_model()
+    if any(isinstance(m, PackedLinear) for m in lean_model.modules()):
+        unpacked = copy.deepcopy(lean_model)
+        for name, module in list(unpacked.named_modules()):
+            if isinstance(module, PackedLinear):
+                replace(unpacked, name, module.unpacked())
+        variants["lean_unpacked"] = lambda: clf.proba_from_logits(clf._logits_of(unpacked, texts))
 
     def timed(fn) -> float:
         if device.type == "cuda":
@@ -135,6 +147,9 @@ def main() -> None:
         "lean_speedup_over_merged_paired_median": statistics.median(
             m / lean for m, lean in zip(runs["merged"], runs["lean"])),
     }
+    if "lean_unpacked" in runs:
+        record["packed_speedup_paired_median"] = statistics.median(
+            u / lean for u, lean in zip(runs["lean_unpacked"], runs["lean"]))
     out = RESULTS / f"head_inference_{device.type}.json"
     out.write_text(json.dumps(record, indent=2))
     print(f"matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s "
@@ -146,6 +161,8 @@ def main() -> None:
               f"({r['kernel_floor']['flops_per_second'] / 1e9:.1f} GFLOP/s), {r['share_of_kernel_floor']:.1%} of its time")
     print(f"lean over merged: {record['lean_speedup_over_merged']:.3f}x (best runs), "
           f"{record['lean_speedup_over_merged_paired_median']:.3f}x (median of paired runs)")
+    if "packed_speedup_paired_median" in record:
+        print(f"packed Linears over unpacked: {record['packed_speedup_paired_median']:.3f}x (median of paired runs)")
     print(f"wrote {out}")
     if args.profile:
         from torch.profiler import ProfilerActivity, profile

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from causalclf import EncoderClassifier, TfidfClassifier
-from causalclf.bench import count_attention, document_tokens, kernel_floor, matmul_peak, measure_throughput
+from causalclf.bench import count_kernels, document_tokens, kernel_floor, matmul_peak, measure_throughput
 from causalclf.cli import main
+from causalclf.methods.lean_forward import onednn_linear
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
 from tests.toy import toy_single_label
 
@@ -43,6 +44,7 @@ def test_matmul_peak_counts_2n3_flops_per_matmul_and_keeps_the_fastest():
     assert (peak.device, peak.dtype, peak.threads) == ("cpu", "float32", 1)
     assert peak.flops_per_matmul == 2 * peak.size ** 3 and peak.size in (64, 128)
     assert peak.flops_per_second == pytest.approx(peak.flops_per_matmul / peak.seconds)
+    assert peak.kernel in (("torch.mm", "oneDNN") if onednn_linear() else ("torch.mm",))  # the faster of the two
 
 
 def test_model_flops_are_reported_as_a_share_of_the_matmul_peak_measured_in_the_run(encoder):
@@ -60,8 +62,8 @@ def test_every_attention_kernel_is_counted_grouped_query_attention_included():
     import torch
     from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-    count_attention()
-    count_attention()  # idempotent
+    count_kernels()
+    count_kernels()  # idempotent
     q, k, v = (torch.randn(2, 4, 16, 8) for _ in range(3))
     expected = 2 * (2 * 2 * 4 * 16 * 16 * 8)  # q k^T and (scores) v, 2 FLOPs per MAC
     shared_k, shared_v = k[:, :2], v[:, :2]  # GQA: 2 key/value heads serve the 4 query heads
@@ -75,6 +77,31 @@ def test_every_attention_kernel_is_counted_grouped_query_attention_included():
     for name in ("_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
                  "_scaled_dot_product_cudnn_attention"):
         assert flop_registry[getattr(torch.ops.aten, name)](q, shared_k, shared_v, out_val=None) == expected
+
+
+@pytest.mark.skipif(not onednn_linear(), reason="this torch has no oneDNN linear ops")
+def test_packed_linears_are_counted_and_replayed_like_the_matmuls_they_replace():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from causalclf.methods.lean_forward import PackedLinear
+
+    linear = torch.nn.Linear(32, 64)
+    packed = PackedLinear(linear)
+    x = torch.randn(4, 5, 32)
+    counts = {}
+    for name, layer in (("dense", linear), ("packed", packed)):
+        count_kernels()
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            layer(x)
+        counts[name] = counter.get_total_flops()
+    assert counts["packed"] == counts["dense"] == 2 * 20 * 32 * 64
+    with torch.no_grad():
+        floor = kernel_floor(lambda: packed(x), repeats=2)
+    (kernel,) = floor.kernels
+    assert "_linear_pointwise" in kernel["op"] and kernel["shapes"][:2] == [[4, 5, 32], [64, 32]]
+    assert kernel["flops_per_call"] == floor.flops == 2 * 20 * 32 * 64 and floor.seconds > 0
 
 
 def test_kernel_floor_replays_each_kernel_shape_and_counts_its_calls():

@@ -83,13 +83,17 @@ def test_batch_gain_times_every_layout_and_the_layouts_give_the_same_probabiliti
     clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=16, batch_size=8, training=FAST).fit(texts, labels)
     rows = clf.encode(texts[:6])
     assert len({len(r["input_ids"]) for r in rows}) > 1  # lengths differ, so the layouts differ
-    widths = {}
+    widths, kernels = {}, {}
+    layouts = gain.Layouts(clf)
     for layout in gain.LAYOUTS:
-        gain.use_layout(clf, layout)
+        layouts.use(layout)
         backbone = clf._inference_model().backbone
         batch = packed_collate(backbone, clf.tokenizer_, clf._collate)(rows) if clf.packing else clf._collate(rows)
         widths[layout] = tuple(batch["input_ids"].shape)
-    assert widths["one_row"] == (1, sum(len(r["input_ids"]) for r in rows))
+        kernels[layout] = {type(m).__name__ for m in backbone.modules() if hasattr(m, "in_features")}
+    assert widths["one_row"] == widths["one_row_unpacked"] == (1, sum(len(r["input_ids"]) for r in rows))
+    assert kernels["one_row_unpacked"] == {"Linear"}
+    assert all(kernels[layout] == {"PackedLinear"} for layout in ("padded", "rows", "one_row"))
     assert widths["padded"] == (6, max(len(r["input_ids"]) for r in rows))
     assert 1 < widths["rows"][0] < 6 and widths["rows"][1] == widths["padded"][1]
 

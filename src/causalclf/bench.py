@@ -11,12 +11,14 @@ how close inference comes to what this machine's matmuls can do right now.
 FLOPs are counted, not estimated: a first pass over the texts (which also warms up lazy
 loading and kernels) runs under `torch.utils.flop_counter.FlopCounterMode`, which adds up
 the matrix multiplications and attention actually executed, padding included (torch counts no
-FLOPs for its CPU attention kernel, and older versions fail on grouped-query attention on a GPU,
-so `count_attention` registers one formula for every attention kernel). Dynamically quantized int8 layers are not counted. Document tokens are the texts' tokens after
+FLOPs for its CPU attention kernel nor for the oneDNN GEMM of the inference copy's packed Linears,
+and older versions fail on grouped-query attention on a GPU, so `count_kernels` registers formulas
+for them). Dynamically quantized int8 layers are not counted. Document tokens are the texts' tokens after
 truncation to `max_length`, without prompt or special tokens.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
@@ -86,6 +88,9 @@ class MatmulPeak:
     """torch's intra-op threads (CPU) while measuring."""
     size: int
     """The side n of the fastest square matmul."""
+    kernel: str
+    """Which GEMM ran it fastest: ``torch.mm`` (MKL on a CPU, cuBLAS on a GPU) or, on a CPU, ``oneDNN``
+    (the packed-weight kernel `causalclf.methods.lean_forward.PackedLinear` runs)."""
     flops_per_matmul: int
     """FLOPs of one n x n by n x n matmul, as `FlopCounterMode` counts them (2 n^3)."""
     seconds: float
@@ -125,24 +130,36 @@ def _attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None,
                            (value_shape[0], heads, *value_shape[2:]))
 
 
-def count_attention() -> None:
-    """Make `FlopCounterMode` count every attention kernel, grouped-query attention included.
+def _packed_linear_flops(x_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
+    """`mkldnn._linear_pointwise(x, weight, ...)`: 2 FLOPs per multiply-add, as for aten's matmuls."""
+    return 2 * math.prod(x_shape[:-1]) * weight_shape[0] * weight_shape[1]
+
+
+def count_kernels() -> None:
+    """Make `FlopCounterMode` count every attention kernel (grouped-query attention included) and the
+    oneDNN GEMM of packed Linears.
 
     torch has no flop formula for `_scaled_dot_product_flash_attention_for_cpu`, which
     `scaled_dot_product_attention` runs on a CPU (uncounted, a 256-token forward of smollm2 loses
     about 8% of its FLOPs); and before torch 2.13 its formula for the GPU kernels asserts that key
     and value have as many heads as the query, so counting a GQA model such as smollm2, which
     transformers runs with ``enable_gqa`` on CUDA, crashed (seen on an H200 with torch 2.11). One
-    formula is registered for all of them. Idempotent.
+    formula is registered for all of them. Nor has it one for `mkldnn._linear_pointwise`, which
+    runs every Linear of a CPU inference copy (`causalclf.methods.lean_forward.PackedLinear`), so
+    without one such a forward would count only its attention. Idempotent.
     """
     import torch
     from torch.utils.flop_counter import flop_registry, shape_wrapper
+
+    from causalclf.methods.lean_forward import onednn_linear
 
     formula = shape_wrapper(_attention_flops)
     for name in ATTENTION_KERNELS:
         op = getattr(torch.ops.aten, name, None)
         if op is not None:
             flop_registry[op] = formula
+    if onednn_linear():
+        flop_registry[torch.ops.mkldnn._linear_pointwise] = shape_wrapper(_packed_linear_flops)
 
 
 @dataclass
@@ -179,12 +196,17 @@ def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
     from torch.utils._pytree import tree_leaves, tree_map
     from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-    count_attention()
+    from causalclf.methods.lean_forward import pack
+
+    count_kernels()
     cuda = "cuda" if torch.cuda.is_available() else None
 
     def spec(value):
         if isinstance(value, torch.Tensor):
-            return ("tensor", tuple(value.shape), tuple(value.stride()), value.dtype, value.device.type)
+            # oneDNN's opaque layout has no strides; the only such tensor a counted kernel takes is a
+            # PackedLinear's weight, so it is replayed as one
+            stride = None if value.is_mkldnn else tuple(value.stride())
+            return ("tensor", tuple(value.shape), stride, value.dtype, value.device.type)
         return value
 
     calls: dict[str, dict] = {}
@@ -207,6 +229,8 @@ def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
     def make(value):
         if is_spec(value):
             _, shape, stride, dtype, device = value
+            if stride is None:
+                return pack(torch.randn(shape, dtype=dtype))
             out = torch.empty_strided(shape, stride, dtype=dtype, device=device)
             return out.normal_() if dtype.is_floating_point else out.zero_()
         return value
@@ -229,30 +253,40 @@ def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
 
 
 def matmul_peak(device: str = "cpu", sizes: Sequence[int] | None = None, repeats: int = 5) -> MatmulPeak:
-    """The machine's own dense matmul peak: the best FLOP/s of square matmuls, over `sizes` and `repeats`.
+    """The machine's own dense matmul peak: the best FLOP/s of square matmuls, over `sizes`, kernels and `repeats`.
 
     fp32 on a CPU, with torch's current thread count (as the model runs); bf16 on a GPU. Several
     sizes, because the fastest is not always the largest: on a CPU whose caches other processes
-    share, a 256-wide matmul can run 1.6x faster than a 2048-wide one (measured here). FLOPs are
-    counted by `FlopCounterMode`, as the model's are.
+    share, a 256-wide matmul can run 1.6x faster than a 2048-wide one (measured here). On a CPU
+    both GEMMs the library runs are timed, `torch.mm` (MKL) and oneDNN with a packed operand (what
+    the inference copy's Linears run), since the peak a model is held to must be the best either
+    reaches. FLOPs are counted by `FlopCounterMode`, as the model's are.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from causalclf.methods.lean_forward import onednn_linear, pack
+
+    count_kernels()
     on_gpu = torch.device(device).type == "cuda"
     dtype = torch.bfloat16 if on_gpu else torch.float32
     best: MatmulPeak | None = None
     for n in sizes or ((2048, 4096, 8192) if on_gpu else (256, 512, 1024, 2048)):
         a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
         c = torch.empty(n, n, device=device, dtype=dtype)
-        counter = FlopCounterMode(display=False)
-        with counter:  # also the warm-up
-            torch.mm(a, b, out=c)
-        flops = counter.get_total_flops()
-        seconds = best_seconds(lambda: torch.mm(a, b, out=c), repeats, device if on_gpu else None)
-        if best is None or flops / seconds > best.flops_per_second:
-            best = MatmulPeak(str(device), str(dtype).removeprefix("torch."), torch.get_num_threads(), n, flops,
-                              seconds, flops / seconds)
+        kernels = {"torch.mm": lambda: torch.mm(a, b, out=c)}
+        if not on_gpu and onednn_linear():
+            packed = pack(b)
+            kernels["oneDNN"] = lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+        for kernel, run in kernels.items():
+            counter = FlopCounterMode(display=False)
+            with counter:  # also the warm-up
+                run()
+            flops = counter.get_total_flops()
+            seconds = best_seconds(run, repeats, device if on_gpu else None)
+            if best is None or flops / seconds > best.flops_per_second:
+                best = MatmulPeak(str(device), str(dtype).removeprefix("torch."), torch.get_num_threads(), n, kernel,
+                                  flops, seconds, flops / seconds)
     return best
 
 
@@ -274,7 +308,7 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
 
     from causalclf.backbones import pick_device
 
-    count_attention()
+    count_kernels()
     tokens = document_tokens(clf, texts)
     _, bf16_peak = device_peak_flops()
     sizes: list[int | None] = list(batch_sizes) if "batch_size" in clf.get_params() else [None]
