@@ -3,7 +3,7 @@
 A server's micro-batch holds the requests that happen to be waiting, so its texts come in any
 order and any mix of lengths, unlike `predict`'s longest-first batches. This times the model
 alone (`predict_with_proba`, one call per batch, as the serve worker makes them) on random AG
-News test texts cut into consecutive groups of each `--sizes`, under three batch layouts:
+News test texts cut into consecutive groups of each `--sizes`, under four batch layouts:
 
 - ``padded``: padded to the longest text (``packing: false``);
 - ``rows``: packed into rows as wide as the longest text, attention masked per text (the
@@ -18,8 +18,8 @@ Every layout but the last runs the packed Linears, as predictions do on a CPU.
 
 Rounds draw fresh texts and run every (size, layout) back to back, so the machine's drift
 weighs on all alike; medians over rounds are reported, with each one's gain over batch 1
-(padded, the serve worker's batch-1 mode), one_row over rows and packed over unpacked. Probabilities of all
-layouts are compared on one batch. Writes bench/results/batch_gain_<name>.json.
+(padded, the serve worker's batch-1 mode), one_row over rows and packed over unpacked.
+Probabilities of all layouts are compared on one batch. Writes bench/results/batch_gain_<name>.json.
 
     python bench/batch_gain.py runs/experiments/ag-news/runs/embedding-head/n-100/seed-1/model --name ag-news-head
 """

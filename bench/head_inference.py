@@ -5,18 +5,19 @@ machine's measured matmul peak (fp32 square GEMMs on a CPU with torch's thread c
 on a GPU; `causalclf.bench.matmul_peak`). FLOPs are counted as `causalclf bench` counts
 them (`FlopCounterMode`: the matmuls and attention executed, padding included).
 
-Three ways of running the same fitted head are timed back to back, interleaved, best of
+Ways of running the same fitted head are timed back to back, interleaved, best of
 `--repeats`: ``unmerged``, the trained PEFT model (every adapted projection runs W x plus
 B(A x) * scale); ``merged``, a copy with LoRA folded into W and transformers' own modules,
 fed the padding mask; ``lean``, what `predict_proba` runs now: the merged copy with the
-in-place gated MLP and torch's RMSNorm (`causalclf.methods.lean_forward`), on a CPU its Linears
-run by oneDNN on weights packed once (`PackedLinear`) and each batch laid out as one unpadded row
-with attention per text (`causalclf.methods.packing.segment_attention`; bbc-news articles all
-fill 256 tokens, so there it runs what the padded batch without its mask ran); and, on a CPU,
-``lean_unpacked``: the same copy with its Linears back on torch's own (MKL), which isolates what
-the packing gains. The matmul peak (the faster of MKL and oneDNN on square matmuls) is measured
-before and after the timings; the share uses the higher of the two. Throughput does not depend on what the head learned, so without
-`--model-dir` a head is fitted for two LoRA steps on 40 training articles (about 10 s).
+in-place gated MLP in slices and torch's RMSNorm (`causalclf.methods.lean_forward`), on a CPU
+its Linears run by oneDNN on weights packed once (`PackedLinear`) and each batch laid out as one
+unpadded row with attention per text (`causalclf.methods.packing.segment_attention`; bbc-news
+articles all fill 256 tokens, so there it runs what the padded batch without its mask ran);
+and, on a CPU, ``lean_unpacked``: the same copy with its Linears back on torch's own (MKL),
+which isolates what the packing gains. The matmul peak (the faster of MKL and oneDNN on square
+matmuls) is measured before and after the timings; the share uses the higher of the two.
+Throughput does not depend on what the head learned, so without `--model-dir` a head is fitted
+for two LoRA steps on 40 training articles (about 10 s).
 
 A square GEMM of n=1024 is a ceiling that 576-wide layers cannot reach, so each variant also
 gets its kernel floor (`causalclf.bench.kernel_floor`): the matmul and attention kernels it

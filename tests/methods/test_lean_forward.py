@@ -93,12 +93,12 @@ def test_lean_packs_only_cpu_float32_linears_not_tied_to_another_module():
 
     model = lean(TiedLM().eval())
     assert isinstance(model.hidden, PackedLinear)
+    assert type(model.head) is nn.Linear and model.head.weight is model.embed.weight  # packing it would hold it twice
+    assert type(model.wide) is nn.Linear  # fp64: oneDNN's packed GEMM is fp32 here
     big = nn.Sequential(nn.Linear(1536, 576))  # real down projections give outputs near 50: rounding grows with them
     with torch.no_grad():
         big[0].weight.mul_(50)
     assert isinstance(lean(big)[0], PackedLinear)
-    assert type(model.head) is nn.Linear and model.head.weight is model.embed.weight  # packing it would hold it twice
-    assert type(model.wide) is nn.Linear  # fp64: oneDNN's packed GEMM is fp32 here
 
 
 class OnePlusWeightNorm(nn.Module):
