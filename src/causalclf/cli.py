@@ -435,25 +435,36 @@ def cmd_explain(args) -> int:
     return 0
 
 
+QUIET_LOGGERS = {
+    # kernels (which transformers installs for bitsandbytes) logs at every import, offline, that it skips a
+    # publisher check for a Hub kernel that causalclf never fetches.
+    "kernels": logging.ERROR,
+    # bitsandbytes' CPU backend, on CPUs with AVX512-BF16, that it could not fetch that same optional kernel.
+    "bitsandbytes.backends.cpu.ops": logging.ERROR,
+}
+"""Third-party loggers whose lines tell a user nothing to act on, and the lowest level of theirs that shows.
+Set by name at the entry point, before any of them is imported; every other library's warnings still show."""
+
+
+def configure_logging() -> None:
+    """causalclf's own messages at INFO; other libraries' at WARNING, but `QUIET_LOGGERS`."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("causalclf").setLevel(logging.INFO)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     from causalclf.errors import UserError
 
-    # bitsandbytes' CPU backend, imported with peft, warns on CPUs with AVX512-BF16 that it could not fetch an
-    # optional kernel from the Hub. causalclf never fetches at run time, so on such CPUs every command printed it.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-
+    configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("causalclf").setLevel(logging.DEBUG)
     try:
         return args.func(args)
-    except UserError as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except ImportError as e:  # an optional extra (serve, gpu) or a bundled model package is not installed
+    except (UserError, ImportError) as e:  # ImportError: an optional extra (serve, gpu) or a bundled package missing
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)

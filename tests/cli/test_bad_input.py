@@ -26,11 +26,27 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+def error_paragraph(stderr: str) -> str:
+    """The one ``error: `` paragraph on stderr (to the next blank line), wherever other lines put it."""
+    lines = stderr.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    assert len(starts) == 1, f"expected one error paragraph, got {len(starts)}:\n{stderr}"
+    paragraph = []
+    for line in lines[starts[0]:]:
+        if not line.strip():
+            break
+        paragraph.append(line)
+    return "\n".join(paragraph)
+
+
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """The CLI's contract for a user mistake: exit 2, one paragraph naming the problem, no traceback. Other
+    lines on stderr (a dependency's log line) are not part of it."""
     assert result.returncode == 2, result.stderr + result.stdout
-    assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr, result.stderr
+    message = error_paragraph(result.stderr)
     for fragment in fragments:
-        assert fragment in result.stderr, result.stderr
+        assert fragment in message, result.stderr
 
 
 @pytest.fixture()
@@ -83,6 +99,39 @@ def config(tmp_path: Path, data_file: Path, **keys) -> Path:
 def test_a_bad_config_is_refused_with_its_key_and_no_traceback(tmp_path, data, keys, fragments):
     assert_user_error(run("train", str(config(tmp_path, data, **keys)), cwd=tmp_path), *fragments)
     assert not (tmp_path / "run").exists()  # nothing was written
+
+
+NOISY_DEPENDENCY = """
+import importlib.abc, logging, sys
+
+
+class Noisy(importlib.abc.MetaPathFinder):
+    \"\"\"When yaml is first imported, log what kernels 0.19 logs at import offline, and a warning of another
+    library that a user should see.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "yaml":
+            logging.getLogger("kernels._internals.hf_hub").warning(
+                "Skipping publisher trust check for 'kernels-community/quantization-bitsandbytes' because Hugging "
+                "Face Hub is in offline mode.")
+            logging.getLogger("somelib.config").warning("somelib: this setting is deprecated, change it")
+        return None
+
+
+sys.meta_path.insert(0, Noisy())
+"""
+
+
+def test_a_dependency_logging_at_import_leaves_the_error_contract_intact(tmp_path, data):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NOISY_DEPENDENCY)
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), ENV.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-m", "causalclf", "train", str(config(tmp_path, data, ngram_range="1-2"))],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert_user_error(result, "ngram_range: '1-2' is not a list of 2")
+    assert "publisher trust check" not in result.stderr  # nothing a user can act on: kept off stderr
+    assert "somelib: this setting is deprecated" in result.stderr  # a warning to act on still shows
 
 
 def test_the_validator_loads_nothing_before_it_refuses(tmp_path, data, monkeypatch, capsys):
