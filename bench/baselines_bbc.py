@@ -7,6 +7,7 @@ texts; on a shared 2-core CPU shrink it with --train-size / --limit / --epochs.
     python bench/baselines_bbc.py                                   # full size
     python bench/baselines_bbc.py --train-size 600 --epochs 2 --max-length 128
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,7 @@ def subsample(texts: list[str], labels: list, n: int | None, seed: int) -> tuple
         return list(texts), list(labels)
     from sklearn.model_selection import train_test_split
 
-    texts, _, labels, _ = train_test_split(list(texts), list(labels), train_size=n, stratify=labels,
-                                           random_state=seed)
+    texts, _, labels, _ = train_test_split(list(texts), list(labels), train_size=n, stratify=labels, random_state=seed)
     return texts, labels
 
 
@@ -51,24 +51,37 @@ def score(clf, texts: list[str], labels: list) -> dict:
     seconds = time.perf_counter() - start
     space = clf.label_space_
     truth, pred = space.encode(labels), space.encode(clf.decide(proba))
-    return {"macro_f1": float(f1_score(truth, pred, average="macro")), "accuracy": float(accuracy_score(truth, pred)),
-            "docs_per_s": len(texts) / seconds, "predict_seconds": seconds, "n_test": len(texts)}
+    return {
+        "macro_f1": float(f1_score(truth, pred, average="macro")),
+        "accuracy": float(accuracy_score(truth, pred)),
+        "docs_per_s": len(texts) / seconds,
+        "predict_seconds": seconds,
+        "n_test": len(texts),
+    }
 
 
 def environment() -> dict:
     import torch
 
-    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "python": platform.python_version(), "torch": torch.__version__}
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
 
 
 def fit_and_score(clf, splits: dict) -> dict:
     start = time.perf_counter()
     clf.fit(*splits["train"], validation=splits["validation"])
     fit_seconds = time.perf_counter() - start
-    return {"params": clf.get_params(), "fit_seconds": fit_seconds,
-            "trainable_parameters": clf.trainable_parameters, **score(clf, *splits["test"])}
+    return {
+        "params": clf.get_params(),
+        "fit_seconds": fit_seconds,
+        "trainable_parameters": clf.trainable_parameters,
+        **score(clf, *splits["test"]),
+    }
 
 
 def main() -> None:
@@ -87,19 +100,34 @@ def main() -> None:
     from causalclf import EncoderClassifier, TfidfClassifier
 
     splits = load_bbc(args.train_size, args.limit, args.seed)
-    report = {"dataset": "bbc-news", "sizes": {k: len(v[0]) for k, v in splits.items()},
-              "args": dict(vars(args), out=str(args.out)), "environment": environment(), "methods": {}}
+    report = {
+        "dataset": "bbc-news",
+        "sizes": {k: len(v[0]) for k, v in splits.items()},
+        "args": dict(vars(args), out=str(args.out)),
+        "environment": environment(),
+        "methods": {},
+    }
     # TF-IDF uses validation only to tune multi-label thresholds: a no-op on bbc-news.
     report["methods"]["tfidf"] = fit_and_score(TfidfClassifier(), splits)
     print("tfidf", {k: report["methods"]["tfidf"][k] for k in ("macro_f1", "docs_per_s", "fit_seconds")}, flush=True)
     if not args.skip_encoder:
-        encoder = EncoderClassifier(model="minilm-l6", max_length=args.max_length, training={
-            "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
-            "seed": args.seed})
+        encoder = EncoderClassifier(
+            model="minilm-l6",
+            max_length=args.max_length,
+            training={
+                "epochs": args.epochs,
+                "learning_rate": args.learning_rate,
+                "batch_size": args.batch_size,
+                "seed": args.seed,
+            },
+        )
         report["methods"]["encoder_minilm_l6"] = fit_and_score(encoder, splits)
         result = encoder.train_result_
         report["methods"]["encoder_minilm_l6"]["train"] = {
-            "steps": result.steps, "best_step": result.best_step, "best_validation_macro_f1": result.best_score}
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "best_validation_macro_f1": result.best_score,
+        }
         summary = {k: report["methods"]["encoder_minilm_l6"][k] for k in ("macro_f1", "docs_per_s", "fit_seconds")}
         print("encoder", summary, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

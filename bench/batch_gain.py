@@ -7,11 +7,11 @@ News test texts cut into consecutive groups of each `--sizes`, under four batch 
 
 - ``padded``: padded to the longest text (``packing: false``);
 - ``rows``: packed into rows as wide as the longest text, attention masked per text (the
-  layout before `causalclf.methods.packing.segment_attention`);
+  layout before `causalclf.runtime.packing.segment_attention`);
 - ``one_row``: every text of the batch in one unpadded row, attention per text (the default
   on a CPU now);
 - ``one_row_unpacked``: the same, with the Linears on torch's own kernel (MKL) instead of
-  oneDNN on packed weights (`causalclf.methods.lean_forward.PackedLinear`), which shows what
+  oneDNN on packed weights (`causalclf.runtime.lean.PackedLinear`), which shows what
   the packing gains at each batch size.
 
 Every layout but the last runs the packed Linears, as predictions do on a CPU.
@@ -23,6 +23,7 @@ Probabilities of all layouts are compared on one batch. Writes bench/results/bat
 
     python bench/batch_gain.py runs/experiments/ag-news/runs/embedding-head/n-100/seed-1/model --name ag-news-head
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,15 +47,16 @@ class Layouts:
     """Points a classifier's inference copy at each layout: `packing`, its backbone's attention, its Linears."""
 
     def __init__(self, clf):
-        from causalclf.methods.lean_forward import PackedLinear
+        from causalclf.runtime.lean import PackedLinear
+        from kernel_tools import dense_linear
 
         self.clf, self.backbone = clf, clf._inference_model().backbone
         self.packed = {name: m for name, m in self.backbone.named_modules() if isinstance(m, PackedLinear)}
-        self.plain = {name: m.unpacked() for name, m in self.packed.items()}
+        self.plain = {name: dense_linear(m) for name, m in self.packed.items()}
 
     def use(self, layout: str) -> None:
-        from causalclf.methods.lean_forward import replace
-        from causalclf.methods.packing import SEGMENTS
+        from causalclf.runtime.lean import replace
+        from causalclf.runtime.packing import SEGMENTS
 
         self.clf.set_params(packing=layout != "padded")
         self.backbone.set_attn_implementation(SEGMENTS if layout.startswith("one_row") else "sdpa")
@@ -82,7 +84,7 @@ def measure(clf, texts: list[str], sizes: list[int], n_texts: int, rounds: int, 
     for _ in range(rounds):
         drawn = [texts[i] for i in rng.choice(len(texts), n_texts, replace=len(texts) < n_texts)]
         for size in sizes:
-            groups = [drawn[i:i + size] for i in range(0, n_texts if size > 1 else n_texts // 2, size)]
+            groups = [drawn[i : i + size] for i in range(0, n_texts if size > 1 else n_texts // 2, size)]
             for layout in LAYOUTS:
                 layouts.use(layout)
                 runs[layout][size].append(texts_per_second(clf, groups))
@@ -91,12 +93,14 @@ def measure(clf, texts: list[str], sizes: list[int], n_texts: int, rounds: int, 
     return {
         "texts_per_second_per_round": runs,
         "texts_per_second": median,
-        "gain_over_batch_1": {layout: {size: v / base for size, v in by_size.items()}
-                              for layout, by_size in median.items()},
+        "gain_over_batch_1": {
+            layout: {size: v / base for size, v in by_size.items()} for layout, by_size in median.items()
+        },
         "one_row_over_rows": {size: median["one_row"][size] / median["rows"][size] for size in sizes},
         "packed_over_unpacked": {size: median["one_row"][size] / median["one_row_unpacked"][size] for size in sizes},
-        "max_probability_difference": {layout: float(np.abs(proba[layout] - proba["padded"]).max())
-                                       for layout in LAYOUTS},
+        "max_probability_difference": {
+            layout: float(np.abs(proba[layout] - proba["padded"]).max()) for layout in LAYOUTS
+        },
     }
 
 
@@ -114,15 +118,32 @@ def main() -> None:
 
     clf = load_classifier(args.model_dir)
     texts = load_dataset("ag_news")["test"].texts
-    result = {"model_dir": args.model_dir, "texts": f"AG News test split, {args.texts} random texts per round",
-              "sizes": args.sizes, "rounds": args.rounds,
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-              **measure(clf, texts, args.sizes, args.texts, args.rounds)}
+    result = {
+        "model_dir": args.model_dir,
+        "texts": f"AG News test split, {args.texts} random texts per round",
+        "sizes": args.sizes,
+        "rounds": args.rounds,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        **measure(clf, texts, args.sizes, args.texts, args.rounds),
+    }
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"batch_gain_{args.name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("texts_per_second", "gain_over_batch_1", "one_row_over_rows",
-                                             "packed_over_unpacked", "max_probability_difference")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "texts_per_second",
+                    "gain_over_batch_1",
+                    "one_row_over_rows",
+                    "packed_over_unpacked",
+                    "max_probability_difference",
+                )
+            },
+            indent=2,
+        )
+    )
     print(f"written to {out}")
 
 

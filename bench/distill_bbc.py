@@ -16,6 +16,7 @@ and the teacher under the same int8 quantization (the speed-up at equal precisio
     python bench/distill_bbc.py                        # ~20 min on 2 idle CPU cores
     python bench/distill_bbc.py --train-size 160 --unlabeled-size 80 --limit 100
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,7 @@ def student_variant(student, test: tuple, repeats: int, **params) -> dict:
 
 def int8_teacher(teacher):
     """A copy of the teacher whose backbone runs in int8 (for the equal-precision row only)."""
-    from causalclf.backbones import int8_for_cpu_inference
+    from causalclf.backbones.loading import int8_for_cpu_inference
 
     twin = copy.copy(teacher)
     twin.model_ = copy.copy(teacher.model_)
@@ -55,11 +56,19 @@ def main() -> None:
     from causalclf.quickstart import EMBEDDING_HEAD
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-size", type=int, default=400,
-                        help="labelled training texts for teacher and student (stratified sample)")
-    parser.add_argument("--unlabeled-size", type=int, default=None,
-                        help="further training texts the student sees only through the teacher's soft labels "
-                             "(default: the rest of the training split)")
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=400,
+        help="labelled training texts for teacher and student (stratified sample)",
+    )
+    parser.add_argument(
+        "--unlabeled-size",
+        type=int,
+        default=None,
+        help="further training texts the student sees only through the teacher's soft labels "
+        "(default: the rest of the training split)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="validation and test texts (stratified sample)")
     parser.add_argument("--student-max-length", type=int, default=EMBEDDING_HEAD["max_length"])
     parser.add_argument("--student-epochs", type=float, default=3.0)
@@ -76,9 +85,10 @@ def main() -> None:
     from causalclf import EmbeddingHeadClassifier, EncoderClassifier, distill
 
     splits = load_bbc(None, args.limit, args.seed)
-    texts, unlabeled, labels, _ = train_test_split(*splits["train"], train_size=args.train_size,
-                                                   stratify=splits["train"][1], random_state=args.seed)
-    unlabeled = unlabeled[:args.unlabeled_size]  # their labels are never used
+    texts, unlabeled, labels, _ = train_test_split(
+        *splits["train"], train_size=args.train_size, stratify=splits["train"][1], random_state=args.seed
+    )
+    unlabeled = unlabeled[: args.unlabeled_size]  # their labels are never used
 
     teacher = EmbeddingHeadClassifier(**EMBEDDING_HEAD)
     start = time.perf_counter()
@@ -87,14 +97,28 @@ def main() -> None:
     print(f"teacher fitted in {teacher_fit_seconds:.0f} s", flush=True)
 
     student = EncoderClassifier(
-        model="minilm-l6", max_length=args.student_max_length, batch_size=32,
-        training={"epochs": args.student_epochs, "learning_rate": args.student_learning_rate, "batch_size": 16,
-                  "seed": args.seed},
+        model="minilm-l6",
+        max_length=args.student_max_length,
+        batch_size=32,
+        training={
+            "epochs": args.student_epochs,
+            "learning_rate": args.student_learning_rate,
+            "batch_size": 16,
+            "seed": args.seed,
+        },
     )
     start = time.perf_counter()
-    result = distill(teacher, student, texts=texts, labels=labels, unlabeled_texts=unlabeled,
-                     validation=splits["validation"], test=splits["test"], temperature=args.temperature,
-                     alpha=args.alpha)
+    result = distill(
+        teacher,
+        student,
+        texts=texts,
+        labels=labels,
+        unlabeled_texts=unlabeled,
+        validation=splits["validation"],
+        test=splits["test"],
+        temperature=args.temperature,
+        alpha=args.alpha,
+    )
     distill_seconds = time.perf_counter() - start
     print(json.dumps(result.to_dict(), indent=2), flush=True)
 
@@ -112,26 +136,45 @@ def main() -> None:
         row["f1_fraction"] = row["macro_f1"] / teacher_fp32["macro_f1"]
         row["speedup_vs_teacher_fp32"] = row["docs_per_s"] / teacher_fp32["docs_per_s"]
         row["speedup_vs_teacher_int8"] = row["docs_per_s"] / teacher_int8["docs_per_s"]
-        print({k: row[k] for k in ("macro_f1", "docs_per_s", "f1_fraction", "speedup_vs_teacher_fp32",
-                                   "speedup_vs_teacher_int8")}, flush=True)
+        print(
+            {
+                k: row[k]
+                for k in ("macro_f1", "docs_per_s", "f1_fraction", "speedup_vs_teacher_fp32", "speedup_vs_teacher_int8")
+            },
+            flush=True,
+        )
 
     served = variants["int8"]
     report = {
         "dataset": "bbc-news",
-        "sizes": {"labelled": len(texts), "unlabeled": len(unlabeled), "validation": len(splits["validation"][0]),
-                  "test": len(test[0])},
+        "sizes": {
+            "labelled": len(texts),
+            "unlabeled": len(unlabeled),
+            "validation": len(splits["validation"][0]),
+            "test": len(test[0]),
+        },
         "args": dict(vars(args), out=str(args.out)),
         "environment": environment(),
-        "teacher": {"params": teacher.get_params(), "trainable_parameters": teacher.trainable_parameters,
-                    "fit_seconds": teacher_fit_seconds, "fp32": teacher_fp32, "int8": teacher_int8},
-        "student": {"params": student.get_params(), "trainable_parameters": student.trainable_parameters,
-                    "variants": variants},
+        "teacher": {
+            "params": teacher.get_params(),
+            "trainable_parameters": teacher.trainable_parameters,
+            "fit_seconds": teacher_fit_seconds,
+            "fp32": teacher_fp32,
+            "int8": teacher_int8,
+        },
+        "student": {
+            "params": student.get_params(),
+            "trainable_parameters": student.trainable_parameters,
+            "variants": variants,
+        },
         "distill_seconds": distill_seconds,
         "result": result.to_dict(),
-        "targets": {"judged_on": f"student int8 vs teacher fp32, student {args.student_max_length} tokens, "
-                                 f"teacher {teacher.max_length}, {len(test[0])} test texts",
-                    "f1_fraction >= 0.97": bool(served["f1_fraction"] >= 0.97),
-                    "speedup >= 20": bool(served["speedup_vs_teacher_fp32"] >= 20)},
+        "targets": {
+            "judged_on": f"student int8 vs teacher fp32, student {args.student_max_length} tokens, "
+            f"teacher {teacher.max_length}, {len(test[0])} test texts",
+            "f1_fraction >= 0.97": bool(served["f1_fraction"] >= 0.97),
+            "speedup >= 20": bool(served["speedup_vs_teacher_fp32"] >= 20),
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=dataclasses.asdict))

@@ -9,9 +9,9 @@ Ways of running the same fitted head are timed back to back, interleaved, best o
 `--repeats`: ``unmerged``, the trained PEFT model (every adapted projection runs W x plus
 B(A x) * scale); ``merged``, a copy with LoRA folded into W and transformers' own modules,
 fed the padding mask; ``lean``, what `predict_proba` runs now: the merged copy with the
-in-place gated MLP in slices and torch's RMSNorm (`causalclf.methods.lean_forward`), on a CPU
+in-place gated MLP in slices and torch's RMSNorm (`causalclf.runtime.lean`), on a CPU
 its Linears run by oneDNN on weights packed once (`PackedLinear`) and each batch laid out as one
-unpadded row with attention per text (`causalclf.methods.packing.segment_attention`; bbc-news
+unpadded row with attention per text (`causalclf.runtime.packing.segment_attention`; bbc-news
 articles all fill 256 tokens, so there it runs what the padded batch without its mask ran);
 and, on a CPU, ``lean_unpacked``: the same copy with its Linears back on torch's own (MKL),
 which isolates what the packing gains. The matmul peak (the faster of MKL and oneDNN on square
@@ -20,7 +20,7 @@ Throughput does not depend on what the head learned, so without `--model-dir` a 
 for two LoRA steps on 40 training articles (about 10 s).
 
 A square GEMM of n=1024 is a ceiling that 576-wide layers cannot reach, so each variant also
-gets its kernel floor (`causalclf.bench.kernel_floor`): the matmul and attention kernels it
+gets its kernel floor (`kernel_tools.kernel_floor`): the matmul and attention kernels it
 executed, each shape replayed alone on this machine. `share_of_kernel_floor` is that floor's
 time over the variant's time: 100% would mean everything else (norms, activations, rotary
 embeddings, copies, Python) cost nothing.
@@ -30,6 +30,7 @@ operators by time (`torch.profiler`, one pass each), which is where the waste sh
     OMP_NUM_THREADS=1 python bench/head_inference.py --threads 1   # one core, the CPU target
     python bench/head_inference.py --model-dir runs/quickstart/embedding-head/model --profile
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,11 @@ def quick_head(max_length: int):
 
     train = load_dataset("bbc-news")["train"]
     picked = range(0, len(train.texts), len(train.texts) // 40)
-    params = {**EMBEDDING_HEAD, "max_length": max_length,
-              "training": {**EMBEDDING_HEAD["training"], "max_steps": 2, "progress_bar": False}}
+    params = {
+        **EMBEDDING_HEAD,
+        "max_length": max_length,
+        "training": {**EMBEDDING_HEAD["training"], "max_steps": 2, "progress_bar": False},
+    }
     return EmbeddingHeadClassifier(**params).fit([train.texts[i] for i in picked], [train.labels[i] for i in picked])
 
 
@@ -61,13 +65,15 @@ def main() -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from causalclf.backbones import pick_device
-    from causalclf.bench import count_kernels, kernel_floor, matmul_peak
+    from causalclf.backbones.loading import pick_device
+    from causalclf.bench import count_kernels, matmul_peak
     from causalclf.data import load_dataset
-    from causalclf.methods import load_classifier, packing
+    from causalclf.methods import load_classifier
     from causalclf.methods.embedding_head.model import EmbeddingHeadModel
-    from causalclf.methods.lean_forward import PackedLinear, replace
     from causalclf.methods.transformer import merged_copy
+    from causalclf.runtime import packing
+    from causalclf.runtime.lean import PackedLinear, replace
+    from kernel_tools import dense_linear, kernel_floor
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", help="a saved embedding head (default: fit a quick smollm2-135m one)")
@@ -84,7 +90,7 @@ def main() -> None:
 
     clf = load_classifier(args.model_dir) if args.model_dir else quick_head(args.max_length)
     clf.set_params(batch_size=args.batch_size)
-    texts = load_dataset("bbc-news")["test"].texts[:args.texts]
+    texts = load_dataset("bbc-news")["test"].texts[: args.texts]
     device = pick_device(clf.device)
     merged = EmbeddingHeadModel(merged_copy(clf.model_.backbone), clf.model_.head, clf.pooling, clf.multi_label)
     packing._UNMASKED[merged.backbone] = False  # keeps the padding mask, as inference did before the lean path
@@ -98,7 +104,7 @@ def main() -> None:
         unpacked = copy.deepcopy(lean_model)
         for name, module in list(unpacked.named_modules()):
             if isinstance(module, PackedLinear):
-                replace(unpacked, name, module.unpacked())
+                replace(unpacked, name, dense_linear(module))
         variants["lean_unpacked"] = lambda: clf.proba_from_logits(clf._logits_of(unpacked, texts))
 
     def timed(fn) -> float:
@@ -128,40 +134,62 @@ def main() -> None:
     results = {}
     for name, seconds in runs.items():
         best = min(seconds)
-        results[name] = {"seconds_runs": seconds, "seconds": best, "docs_per_second": len(texts) / best,
-                         "flops": flops[name], "flops_per_second": flops[name] / best,
-                         "share_of_matmul_peak": flops[name] / best / peak.flops_per_second,
-                         "kernel_floor": floors[name].to_dict(),
-                         "share_of_kernel_floor": floors[name].seconds / best,
-                         "max_probability_difference_from_unmerged":
-                             float(abs(probabilities[name] - probabilities["unmerged"]).max())}
+        results[name] = {
+            "seconds_runs": seconds,
+            "seconds": best,
+            "docs_per_second": len(texts) / best,
+            "flops": flops[name],
+            "flops_per_second": flops[name] / best,
+            "share_of_matmul_peak": flops[name] / best / peak.flops_per_second,
+            "kernel_floor": floors[name].to_dict(),
+            "share_of_kernel_floor": floors[name].seconds / best,
+            "max_probability_difference_from_unmerged": float(
+                abs(probabilities[name] - probabilities["unmerged"]).max()
+            ),
+        }
     record = {
-        "command": " ".join(["python", *sys.argv]), "environment": environment(), "device": str(device),
-        "model_dir": args.model_dir, "model": clf.model, "max_length": clf.max_length, "n_texts": len(texts),
-        "batch_size": args.batch_size, "repeats": args.repeats,
-        "matmul_peak_before": peak_before.to_dict(), "matmul_peak_after": peak_after.to_dict(),
-        "matmul_peak_flops": peak.flops_per_second, "results": results, "target_share": TARGET,
+        "command": " ".join(["python", *sys.argv]),
+        "environment": environment(),
+        "device": str(device),
+        "model_dir": args.model_dir,
+        "model": clf.model,
+        "max_length": clf.max_length,
+        "n_texts": len(texts),
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "matmul_peak_before": peak_before.to_dict(),
+        "matmul_peak_after": peak_after.to_dict(),
+        "matmul_peak_flops": peak.flops_per_second,
+        "results": results,
+        "target_share": TARGET,
         "target_met": results["lean"]["share_of_matmul_peak"] >= TARGET,
         "merged_speedup": results["unmerged"]["seconds"] / results["merged"]["seconds"],
         "lean_speedup_over_merged": results["merged"]["seconds"] / results["lean"]["seconds"],
         # the machine's speed drifts within a run; the passes of one repeat ran back to back
         "lean_speedup_over_merged_paired_median": statistics.median(
-            m / lean for m, lean in zip(runs["merged"], runs["lean"])),
+            m / lean for m, lean in zip(runs["merged"], runs["lean"])
+        ),
     }
     if "lean_unpacked" in runs:
         record["packed_speedup_paired_median"] = statistics.median(
-            u / lean for u, lean in zip(runs["lean_unpacked"], runs["lean"]))
+            u / lean for u, lean in zip(runs["lean_unpacked"], runs["lean"])
+        )
     out = RESULTS / f"head_inference_{device.type}.json"
     out.write_text(json.dumps(record, indent=2))
-    print(f"matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s "
-          f"({peak.dtype}, {peak.threads} threads, n={peak.size})")
+    print(
+        f"matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s ({peak.dtype}, {peak.threads} threads, n={peak.size})"
+    )
     for name, r in results.items():
-        print(f"{name:>9s}: {r['seconds']:.2f} s, {r['docs_per_second']:.1f} docs/s, "
-              f"{r['flops_per_second'] / 1e9:.1f} GFLOP/s = {r['share_of_matmul_peak']:.1%} of the matmul peak; "
-              f"its kernels alone take {r['kernel_floor']['seconds']:.2f} s "
-              f"({r['kernel_floor']['flops_per_second'] / 1e9:.1f} GFLOP/s), {r['share_of_kernel_floor']:.1%} of its time")
-    print(f"lean over merged: {record['lean_speedup_over_merged']:.3f}x (best runs), "
-          f"{record['lean_speedup_over_merged_paired_median']:.3f}x (median of paired runs)")
+        print(
+            f"{name:>9s}: {r['seconds']:.2f} s, {r['docs_per_second']:.1f} docs/s, "
+            f"{r['flops_per_second'] / 1e9:.1f} GFLOP/s = {r['share_of_matmul_peak']:.1%} of the matmul peak; "
+            f"its kernels alone take {r['kernel_floor']['seconds']:.2f} s "
+            f"({r['kernel_floor']['flops_per_second'] / 1e9:.1f} GFLOP/s), {r['share_of_kernel_floor']:.1%} of its time"
+        )
+    print(
+        f"lean over merged: {record['lean_speedup_over_merged']:.3f}x (best runs), "
+        f"{record['lean_speedup_over_merged_paired_median']:.3f}x (median of paired runs)"
+    )
     if "packed_speedup_paired_median" in record:
         print(f"packed Linears over unpacked: {record['packed_speedup_paired_median']:.3f}x (median of paired runs)")
     print(f"wrote {out}")

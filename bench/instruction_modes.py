@@ -11,6 +11,7 @@ bench/results/instruction_modes.json, rewritten after each dataset.
     python bench/instruction_modes.py                         # defaults below, ~10-15 min on 2 cores
     python bench/instruction_modes.py --datasets bbc-news --train-size 64 --test-size 50
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 USPTO_SECTIONS = {
-    "A": "human necessities", "B": "transporting", "C": "chemistry", "D": "textiles",
-    "E": "constructions", "F": "mechanical engineering", "G": "physics", "H": "electricity",
+    "A": "human necessities",
+    "B": "transporting",
+    "C": "chemistry",
+    "D": "textiles",
+    "E": "constructions",
+    "F": "mechanical engineering",
+    "G": "physics",
+    "H": "electricity",
 }
 """IPC section names as the model writes them: a letter alone is easy to confuse with prose."""
 
@@ -50,8 +57,12 @@ def evaluate(clf, data, timed: bool = True) -> dict:
     predicted = clf.predict(data.texts)
     seconds = time.perf_counter() - start
     metrics = classification_metrics(data.labels, predicted, data.label_space)
-    out = {"macro_f1": metrics["macro_f1"], "micro_f1": metrics["micro_f1"], "accuracy": metrics["accuracy"],
-           "invalid_rate": float(getattr(clf, "invalid_rate_", 0.0))}
+    out = {
+        "macro_f1": metrics["macro_f1"],
+        "micro_f1": metrics["micro_f1"],
+        "accuracy": metrics["accuracy"],
+        "invalid_rate": float(getattr(clf, "invalid_rate_", 0.0)),
+    }
     if timed:
         out.update(docs_per_s=len(data.texts) / seconds, seconds=seconds)
     return out
@@ -59,49 +70,67 @@ def evaluate(clf, data, timed: bool = True) -> dict:
 
 def embedding_head_parameters(model: str, data) -> int:
     """Trainable parameters of the embedding head with its default LoRA, from a one-step fit."""
-    from causalclf.methods.embedding_head import EmbeddingHeadClassifier
+    from causalclf.methods.embedding_head.classifier import EmbeddingHeadClassifier
 
-    clf = EmbeddingHeadClassifier(model=model, max_length=32,
-                                  training={"max_steps": 1, "batch_size": 4, "progress_bar": False})
+    clf = EmbeddingHeadClassifier(
+        model=model, max_length=32, training={"max_steps": 1, "batch_size": 4, "progress_bar": False}
+    )
     return clf.fit(data.texts, data.labels).trainable_parameters  # all of them: every label gets a head row
 
 
 def run_dataset(name: str, args) -> dict:
-    from causalclf.methods.instruction import InstructionClassifier
-    from causalclf.methods.prompting import PromptClassifier
+    from causalclf.methods.instruction.classifier import InstructionClassifier
+    from causalclf.methods.prompting.classifier import PromptClassifier
 
     data = slices(name, {"train": args.train_size, "validation": args.val_size, "test": args.test_size}, args.seed)
-    common = dict(model=args.model, verbalizer=VERBALIZERS[name], max_length=args.max_length,
-                  batch_size=args.batch_size)
+    common = dict(
+        model=args.model, verbalizer=VERBALIZERS[name], max_length=args.max_length, batch_size=args.batch_size
+    )
     validation = (data["validation"].texts, data["validation"].labels)
-    result: dict = {"sizes": {k: len(v) for k, v in data.items()}, "labels": data["test"].label_space.names,
-                    "multi_label": data["test"].label_space.multi_label}
+    result: dict = {
+        "sizes": {k: len(v) for k, v in data.items()},
+        "labels": data["test"].label_space.names,
+        "multi_label": data["test"].label_space.multi_label,
+    }
 
     zero_shot = PromptClassifier(**common).fit(data["train"].texts, data["train"].labels, validation=validation)
     result["zero_shot_prompt"] = evaluate(zero_shot, data["test"])
     del zero_shot
 
-    clf = InstructionClassifier(**common, training={
-        "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
-        "seed": args.seed, "logging_steps": 5})
+    clf = InstructionClassifier(
+        **common,
+        training={
+            "epochs": args.epochs,
+            "learning_rate": args.learning_rate,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "logging_steps": 5,
+        },
+    )
     start = time.perf_counter()
     clf.fit(data["train"].texts, data["train"].labels, validation=validation)
-    result["instruction"] = {"fit_seconds": time.perf_counter() - start,
-                             "trainable_parameters": clf.trainable_parameters,
-                             "lora": {"r": 8, "target_modules": "all-linear"},
-                             "validation_f1_best": clf.train_result_.best_score}
+    result["instruction"] = {
+        "fit_seconds": time.perf_counter() - start,
+        "trainable_parameters": clf.trainable_parameters,
+        "lora": {"r": 8, "target_modules": "all-linear"},
+        "validation_f1_best": clf.train_result_.best_score,
+    }
     for mode in ("score", "constrained", "generate"):
         clf.inference = mode
         result["instruction"][mode] = evaluate(clf, data["test"])
         if mode == "generate":
             result["instruction"][mode]["invalid_examples"] = [
-                r for r, bad in zip(clf.responses_, clf.invalid_) if bad][:5]
+                r for r, bad in zip(clf.responses_, clf.invalid_) if bad
+            ][:5]
     scored, generated = result["instruction"]["score"], result["instruction"]["generate"]
     result["instruction"]["score_vs_generate_speedup"] = scored["docs_per_s"] / generated["docs_per_s"]
 
     head = embedding_head_parameters(args.model, data["train"])
-    result["embedding_head"] = {"trainable_parameters": head, "lora": {"r": 8, "target_modules": "all-linear"},
-                                "note": "default LoRA + linear head; parameters counted from a one-step fit"}
+    result["embedding_head"] = {
+        "trainable_parameters": head,
+        "lora": {"r": 8, "target_modules": "all-linear"},
+        "note": "default LoRA + linear head; parameters counted from a one-step fit",
+    }
     return result
 
 
@@ -117,18 +146,28 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; on a shared 2-core machine one thread was 3x faster than two")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads; on a shared 2-core machine one thread was 3x faster than two",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "instruction_modes.json")
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)
-    report = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                              "threads": torch.get_num_threads(), "cpu_count": os.cpu_count()},
-              "datasets": {}}
+    report = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+        },
+        "datasets": {},
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
         start = time.perf_counter()

@@ -11,6 +11,7 @@ Writes bench/results/long_text_windows_bbc.json. Needs the finished runs and ../
 
     python bench/long_text_windows.py --seeds 1 2 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,9 @@ from scipy.special import log_softmax, softmax
 from sklearn.metrics import f1_score
 
 from causalclf.data import load_dataset
-from causalclf.experiments import load_experiment
+from causalclf.experiments.spec import load_experiment
 from causalclf.methods import load_classifier
-from causalclf.methods.batching import batched
+from causalclf.runtime.batching import batched
 
 WINDOWS = (1, 2, 3, 4, 8)
 
@@ -37,11 +38,18 @@ def window_logits(clf, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.nda
     owner = np.asarray(enc["overflow_to_sample_mapping"])
     rank = np.concatenate([np.arange(n) for n in np.bincount(owner, minlength=len(texts))])
     keep = rank < max(WINDOWS)
-    rows = [{"input_ids": i, "attention_mask": m}
-            for i, m, k in zip(enc["input_ids"], enc["attention_mask"], keep) if k]
+    rows = [
+        {"input_ids": i, "attention_mask": m} for i, m, k in zip(enc["input_ids"], enc["attention_mask"], keep) if k
+    ]
     model = clf._inference_model()
-    logits = batched(lambda batch: model(**batch)["logits"], rows, clf._collate, clf.batch_size, "windows",
-                     next(model.parameters()).device)
+    logits = batched(
+        lambda batch: model(**batch)["logits"],
+        rows,
+        clf._collate,
+        clf.batch_size,
+        "windows",
+        next(model.parameters()).device,
+    )
     return logits, owner[keep], rank[keep]
 
 
@@ -49,8 +57,11 @@ def scores(logits, owner, rank, y, n: int) -> dict:
     out = {}
     for w in WINDOWS:
         use = rank < w
-        for name, transform in (("mean_logits", lambda x: x), ("mean_probs", lambda x: softmax(x, -1)),
-                                ("mean_log_probs", lambda x: log_softmax(x, -1))):
+        for name, transform in (
+            ("mean_logits", lambda x: x),
+            ("mean_probs", lambda x: softmax(x, -1)),
+            ("mean_log_probs", lambda x: log_softmax(x, -1)),
+        ):
             summed = np.zeros((n, logits.shape[1]))
             np.add.at(summed, owner[use], transform(logits[use]))
             out[f"{name}_w{w}"] = round(float(f1_score(y, summed.argmax(1), average="macro")), 4)
@@ -67,26 +78,35 @@ def main() -> None:
 
     experiment = load_experiment(args.experiment)
     splits = experiment.slices(load_dataset(experiment.data))["all"]
-    results = {"experiment": args.experiment, "method": args.method, "threads": torch.get_num_threads(),
-               "runs": {}}
+    results = {"experiment": args.experiment, "method": args.method, "threads": torch.get_num_threads(), "runs": {}}
     for seed in args.seeds:
         clf = load_classifier(experiment.run_dir(args.method, seed, "all") / "model")
         for split in ("validation", "test"):
             texts, labels = list(splits[split].texts), splits[split].labels
             start = time.perf_counter()
             logits, owner, rank = window_logits(clf, texts)
-            row = {"texts": len(texts), "windows_read": len(owner), "seconds": round(time.perf_counter() - start, 1),
-                   "windows_per_text": {str(w): round(float(np.mean(np.minimum(np.bincount(owner), w))), 2)
-                                        for w in WINDOWS}}
+            row = {
+                "texts": len(texts),
+                "windows_read": len(owner),
+                "seconds": round(time.perf_counter() - start, 1),
+                "windows_per_text": {
+                    str(w): round(float(np.mean(np.minimum(np.bincount(owner), w))), 2) for w in WINDOWS
+                },
+            }
             row.update(scores(logits, owner, rank, np.asarray(clf.label_space_.encode(labels)), len(texts)))
             results["runs"][f"seed-{seed}/{split}"] = row
-            print(f"seed {seed} {split}: " + ", ".join(f"w{w} {row[f'mean_logits_w{w}']:.4f}" for w in WINDOWS),
-                  flush=True)
+            print(
+                f"seed {seed} {split}: " + ", ".join(f"w{w} {row[f'mean_logits_w{w}']:.4f}" for w in WINDOWS),
+                flush=True,
+            )
     for split in ("validation", "test"):
         results[f"{split}_mean_over_seeds"] = {
-            f"{agg}_w{w}": round(float(np.mean([results["runs"][f"seed-{s}/{split}"][f"{agg}_w{w}"]
-                                                for s in args.seeds])), 4)
-            for agg in ("mean_logits", "mean_probs") for w in WINDOWS}
+            f"{agg}_w{w}": round(
+                float(np.mean([results["runs"][f"seed-{s}/{split}"][f"{agg}_w{w}"] for s in args.seeds])), 4
+            )
+            for agg in ("mean_logits", "mean_probs")
+            for w in WINDOWS
+        }
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
 

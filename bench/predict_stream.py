@@ -21,6 +21,7 @@ Writes bench/results/predict_stream.json (see --out).
     python bench/predict_stream.py --big-rows 20000 --skip-budget        # memory only, small
     python bench/predict_stream.py --budget-model runs/bbc/model --budget-short 2000 --budget-long 500
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,9 +102,15 @@ def run_predict(model: Path, input: Path, output: Path, extra: list[str]) -> dic
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-2000:]}")
     summary = next(line for line in stderr.splitlines() if line.startswith("wrote "))
-    late = samples[len(samples) // 2:] or [float("nan")]
-    return {"peak_rss_mib": usage.ru_maxrss / 1024, "late_half_max_rss_mib": max(late), "rss_samples": len(samples),
-            "seconds": seconds, "summary": summary, "output_mib": output.stat().st_size / 2**20}
+    late = samples[len(samples) // 2 :] or [float("nan")]
+    return {
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "late_half_max_rss_mib": max(late),
+        "rss_samples": len(samples),
+        "seconds": seconds,
+        "summary": summary,
+        "output_mib": output.stat().st_size / 2**20,
+    }
 
 
 def memory(args, work: Path) -> dict:
@@ -112,15 +119,24 @@ def memory(args, work: Path) -> dict:
     runs = {}
     for name, rows in (("small", args.small_rows), ("big", args.big_rows)):
         path = write_input(work / f"{name}.jsonl", texts, rows)
-        runs[name] = {"rows": rows, "input_mib": path.stat().st_size / 2**20,
-                      **run_predict(model, path, work / f"{name}-out.{args.output_format}", args.predict_args)}
-        print(name, {k: runs[name][k] for k in ("rows", "peak_rss_mib", "late_half_max_rss_mib", "seconds")},
-              flush=True)
+        runs[name] = {
+            "rows": rows,
+            "input_mib": path.stat().st_size / 2**20,
+            **run_predict(model, path, work / f"{name}-out.{args.output_format}", args.predict_args),
+        }
+        print(
+            name, {k: runs[name][k] for k in ("rows", "peak_rss_mib", "late_half_max_rss_mib", "seconds")}, flush=True
+        )
     ratio = runs["big"]["peak_rss_mib"] / runs["small"]["peak_rss_mib"]
     print(f"peak RSS big / small = {ratio:.3f} (target <= {TARGET_RATIO})", flush=True)
-    return {"model": str(model), "runs": runs, "peak_rss_ratio": ratio, "target_ratio": TARGET_RATIO,
-            "within_target": ratio <= TARGET_RATIO,
-            "late_rss_ratio": runs["big"]["late_half_max_rss_mib"] / runs["small"]["late_half_max_rss_mib"]}
+    return {
+        "model": str(model),
+        "runs": runs,
+        "peak_rss_ratio": ratio,
+        "target_ratio": TARGET_RATIO,
+        "within_target": ratio <= TARGET_RATIO,
+        "late_rss_ratio": runs["big"]["late_half_max_rss_mib"] / runs["small"]["late_half_max_rss_mib"],
+    }
 
 
 def tiny_head_model(folder: Path, max_length: int) -> Path:
@@ -131,8 +147,12 @@ def tiny_head_model(folder: Path, max_length: int) -> Path:
 
     backbone = build_tiny_llama(folder / "tiny-llama")
     texts, labels = toy_single_label(8)
-    clf = EmbeddingHeadClassifier(model=str(backbone), lora=None, max_length=max_length,
-                                  training={"epochs": 2, "batch_size": 8, "progress_bar": False})
+    clf = EmbeddingHeadClassifier(
+        model=str(backbone),
+        lora=None,
+        max_length=max_length,
+        training={"epochs": 2, "batch_size": 8, "progress_bar": False},
+    )
     return clf.fit(texts, labels).save_pretrained(folder / "head")
 
 
@@ -143,19 +163,21 @@ def token_budget(args, work: Path) -> dict:
     from causalclf.data import load_dataset
     from causalclf.inference import predict_file
     from causalclf.methods import load_classifier
-    from causalclf.methods.base import read_config
+    from causalclf.methods.model_folder import read_config
 
-    short = ag_news_texts()[:args.budget_short]
-    long = load_dataset("bbc-news")["test"].texts[:args.budget_long]
-    mixed = [t for pair in zip(short, long) for t in pair] + short[len(long):] + long[len(short):]
+    short = ag_news_texts()[: args.budget_short]
+    long = load_dataset("bbc-news")["test"].texts[: args.budget_long]
+    mixed = [t for pair in zip(short, long) for t in pair] + short[len(long) :] + long[len(short) :]
     path = write_input(work / "mixed.jsonl", mixed, len(mixed))
     model = args.budget_model or tiny_head_model(work, args.budget_max_length)
     config = read_config(Path(model))
     max_length = config["params"]["max_length"]
     worst_case = args.budget_batch_size * max_length
     budgets = sorted({worst_case, *args.budget_tokens})
-    settings = {"fixed": (model, {"batch_size": args.budget_batch_size}),
-                **{f"budget-{n}": (model, {"max_batch_tokens": n}) for n in budgets}}
+    settings = {
+        "fixed": (model, {"batch_size": args.budget_batch_size}),
+        **{f"budget-{n}": (model, {"max_batch_tokens": n}) for n in budgets},
+    }
     packs = config["method"] == "embedding_head" and config["params"].get("packing") is not False
     if packs:
         padded = load_classifier(model).set_params(packing=False)
@@ -168,23 +190,46 @@ def token_budget(args, work: Path) -> dict:
         runs[name] = {**batching, "docs_per_second": summary.docs_per_second, "seconds": summary.predict_seconds}
         print(name, runs[name], flush=True)
     fixed = tables.pop("fixed")
-    diff = max(float(np.abs(fixed.filter(like="proba_").to_numpy() - t.filter(like="proba_").to_numpy()).max())
-               for t in tables.values())
+    diff = max(
+        float(np.abs(fixed.filter(like="proba_").to_numpy() - t.filter(like="proba_").to_numpy()).max())
+        for t in tables.values()
+    )
     same_labels = all(list(fixed.label) == list(t.label) for t in tables.values())
-    return {"model": str(model), "max_length": max_length,
-            "texts": {"short_ag_news": len(short), "long_bbc": len(long)}, "runs": runs,
-            "packing": packs,
-            "speedup": {name: run["docs_per_second"] / runs["fixed"]["docs_per_second"]
-                        for name, run in runs.items() if name != "fixed"},
-            **({"speedup_vs_padded": {name: run["docs_per_second"] / runs["fixed-padded"]["docs_per_second"]
-                                      for name, run in runs.items() if name != "fixed-padded"}} if packs else {}),
-            "same_worst_case_budget": f"budget-{worst_case}",
-            "max_abs_proba_diff": diff, "outputs_equal": diff <= 1e-5 and same_labels}
+    return {
+        "model": str(model),
+        "max_length": max_length,
+        "texts": {"short_ag_news": len(short), "long_bbc": len(long)},
+        "runs": runs,
+        "packing": packs,
+        "speedup": {
+            name: run["docs_per_second"] / runs["fixed"]["docs_per_second"]
+            for name, run in runs.items()
+            if name != "fixed"
+        },
+        **(
+            {
+                "speedup_vs_padded": {
+                    name: run["docs_per_second"] / runs["fixed-padded"]["docs_per_second"]
+                    for name, run in runs.items()
+                    if name != "fixed-padded"
+                }
+            }
+            if packs
+            else {}
+        ),
+        "same_worst_case_budget": f"budget-{worst_case}",
+        "max_abs_proba_diff": diff,
+        "outputs_equal": diff <= 1e-5 and same_labels,
+    }
 
 
 def environment() -> dict:
-    return {"cpu_count": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def main() -> None:
@@ -194,24 +239,38 @@ def main() -> None:
     parser.add_argument("--tfidf-model", type=Path, help="a saved TF-IDF model (default: trained on AG News here)")
     parser.add_argument("--tfidf-train", type=int, default=5_000, help="AG News texts the default TF-IDF model sees")
     parser.add_argument("--output-format", default="jsonl", choices=["jsonl", "csv", "parquet"])
-    parser.add_argument("--predict-args", nargs=argparse.REMAINDER, default=[],
-                        help="more `causalclf predict` flags for the memory runs (last on the line)")
+    parser.add_argument(
+        "--predict-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="more `causalclf predict` flags for the memory runs (last on the line)",
+    )
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-budget", action="store_true")
-    parser.add_argument("--budget-model", type=Path, help="a saved embedding_head or encoder model "
-                                                          "(default: a tiny random Llama with a trained head)")
+    parser.add_argument(
+        "--budget-model",
+        type=Path,
+        help="a saved embedding_head or encoder model (default: a tiny random Llama with a trained head)",
+    )
     parser.add_argument("--budget-max-length", type=int, default=256, help="max_length of the default tiny model")
     parser.add_argument("--budget-short", type=int, default=2_000, help="AG News texts in the mix")
     parser.add_argument("--budget-long", type=int, default=400, help="bbc-news texts in the mix")
     parser.add_argument("--budget-batch-size", type=int, default=16)
-    parser.add_argument("--budget-tokens", type=int, nargs="*", default=[],
-                        help="more max_batch_tokens values to time beside batch size x max_length")
+    parser.add_argument(
+        "--budget-tokens",
+        type=int,
+        nargs="*",
+        default=[],
+        help="more max_batch_tokens values to time beside batch size x max_length",
+    )
     parser.add_argument("--chunk-rows", type=int, default=2048)
     parser.add_argument("--out", type=Path, default=RESULTS / "predict_stream.json")
     args = parser.parse_args()
 
-    report = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "environment": environment()}
+    report = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "environment": environment(),
+    }
     with tempfile.TemporaryDirectory(prefix="predict-stream-") as tmp:
         if not args.skip_memory:
             report["memory"] = memory(args, Path(tmp))

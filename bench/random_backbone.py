@@ -13,6 +13,7 @@ source's tokenizer and vocabulary but takes Llama-3.2-1B's block sizes (2048 wid
     python bench/random_backbone.py smollm2-135m /tmp/smollm2-random
     python bench/random_backbone.py smollm2-135m /tmp/llama-1b-random --shape llama-3.2-1b
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,14 @@ from pathlib import Path
 
 SHAPES = {
     "as-is": {},
-    "llama-3.2-1b": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
-                     "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64},
+    "llama-3.2-1b": {
+        "hidden_size": 2048,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 64,
+    },
 }
 
 
@@ -34,14 +41,18 @@ def main() -> None:
     parser.add_argument("source", help="a folder with config.json and the tokenizer, or a model causalclf resolves")
     parser.add_argument("out", help="the folder to write")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="as-is")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="bfloat16",
-                        help="dtype of the saved weights (causalclf casts them as its dtype option says)")
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        default="bfloat16",
+        help="dtype of the saved weights (causalclf casts them as its dtype option says)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     source = args.source
     if not (Path(source) / "config.json").is_file():
-        from causalclf.backbones import resolve_model
+        from causalclf.backbones.references import resolve_model
 
         source = resolve_model(source)
     config = AutoConfig.from_pretrained(source)
@@ -51,8 +62,14 @@ def main() -> None:
     model.save_pretrained(args.out)
     AutoTokenizer.from_pretrained(source).save_pretrained(args.out)
     parameters = sum(p.numel() for p in model.parameters())
-    info = {"source": args.source, "shape": args.shape, "parameters": parameters, "dtype": args.dtype,
-            "seed": args.seed, "weights": "random (speed measurements only)"}
+    info = {
+        "source": args.source,
+        "shape": args.shape,
+        "parameters": parameters,
+        "dtype": args.dtype,
+        "seed": args.seed,
+        "weights": "random (speed measurements only)",
+    }
     (Path(args.out) / "random_backbone.json").write_text(json.dumps(info, indent=2))
     print(json.dumps(info))
 

@@ -20,6 +20,7 @@ Results go to bench/results/serve_load_<name>.json.
     python bench/serve_load.py runs/ag-tfidf/model --requests 300 --clients 16 --name tfidf-smoke
     python bench/serve_load.py runs/ag-head/model --max-wait-ms 50 --name ag-news-head-wait-50   # wait longer
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,17 +51,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir: str, port: int, max_batch_size: int, log_path: Path,
-                 startup_s: float, max_wait_ms: float | None = None) -> subprocess.Popen:
+def start_server(
+    model_dir: str, port: int, max_batch_size: int, log_path: Path, startup_s: float, max_wait_ms: float | None = None
+) -> subprocess.Popen:
     """The server in a subprocess, once /health answers; its output goes to `log_path`."""
     import httpx
 
     log = log_path.open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "causalclf", "serve", model_dir, "--port", str(port),
-         "--max-batch-size", str(max_batch_size),
-         *([] if max_wait_ms is None else ["--max-wait-ms", str(max_wait_ms)])],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "causalclf",
+            "serve",
+            model_dir,
+            "--port",
+            str(port),
+            "--max-batch-size",
+            str(max_batch_size),
+            *([] if max_wait_ms is None else ["--max-wait-ms", str(max_wait_ms)]),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     end = time.monotonic() + startup_s
     while time.monotonic() < end:
         if server.poll() is not None:
@@ -120,15 +133,23 @@ def batch_totals(url: str) -> np.ndarray:
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    samples = {s.name: s.value for family in text_string_to_metric_families(httpx.get(url + "/metrics").text)
-               for s in family.samples}
-    return np.array([samples.get("causalclf_batch_size_sum", 0.0), samples.get("causalclf_batch_size_count", 0.0),
-                     samples.get("causalclf_batch_inference_seconds_sum", 0.0)])
+    samples = {
+        s.name: s.value
+        for family in text_string_to_metric_families(httpx.get(url + "/metrics").text)
+        for s in family.samples
+    }
+    return np.array(
+        [
+            samples.get("causalclf_batch_size_sum", 0.0),
+            samples.get("causalclf_batch_size_count", 0.0),
+            samples.get("causalclf_batch_inference_seconds_sum", 0.0),
+        ]
+    )
 
 
 def padded_copy(model_dir: Path, folder: Path) -> Path | None:
     """`model_dir` with ``packing: false`` (its weights linked, not copied); None for a model that does not pack."""
-    from causalclf.methods.base import CONFIG_NAME, read_config
+    from causalclf.methods.model_folder import CONFIG_NAME, read_config
 
     config = read_config(model_dir)
     if config["method"] != "embedding_head" or config["params"].get("packing") is False:  # absent: the default, on
@@ -179,8 +200,14 @@ class Mode:
             "seconds": self.seconds,
             "throughput_rps": len(self.latencies) / self.seconds if self.seconds else None,
             "throughput_rps_per_round": self.round_rps,
-            "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
-                           "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())} if len(ms) else None,
+            "latency_ms": {
+                "p50": float(np.percentile(ms, 50)),
+                "p95": float(np.percentile(ms, 95)),
+                "p99": float(np.percentile(ms, 99)),
+                "mean": float(ms.mean()),
+            }
+            if len(ms)
+            else None,
             "mean_batch_size": texts / batches if batches else None,
             # Where the time goes: the worker's share of the wall time in the model, and its rate while there.
             "model_busy_share": model_seconds / self.seconds if self.seconds else None,
@@ -196,16 +223,23 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--max-batch-size", type=int, help="batch size of the batched mode (default: serve's)")
     parser.add_argument("--max-wait-ms", type=float, help="--max-wait-ms of the batched modes (default: serve's)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds over the modes; each mode gets "
-                                                               "requests / rounds timed requests per round")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="rounds over the modes; each mode gets requests / rounds timed requests per round",
+    )
     parser.add_argument("--warmup", type=int, default=64, help="untimed requests to each server before timing")
     parser.add_argument("--startup-timeout", type=float, default=600, help="seconds to wait for the model to load")
-    parser.add_argument("--name", help="results file suffix (default: the model folder's name, or its parent's "
-                                       "when the folder is called `model`)")
+    parser.add_argument(
+        "--name",
+        help="results file suffix (default: the model folder's name, or its parent's "
+        "when the folder is called `model`)",
+    )
     args = parser.parse_args()
 
     from causalclf.data import load_dataset
-    from causalclf.methods.base import read_config
+    from causalclf.methods.model_folder import read_config
     from causalclf.serve.options import ServeOptions
 
     model = Path(args.model_dir)
@@ -230,9 +264,12 @@ def main() -> None:
     finally:
         measured = {key: mode.stop() for key, mode in running.items()}
     result = {
-        "model_dir": str(model), "method": read_config(model)["method"],
+        "model_dir": str(model),
+        "method": read_config(model)["method"],
         "texts": f"AG News test split ({len(texts)} texts), one per request, cycled",
-        "requests": per_round * args.rounds, "rounds": args.rounds, "clients": args.clients,
+        "requests": per_round * args.rounds,
+        "rounds": args.rounds,
+        "clients": args.clients,
         "endpoint": "POST /classify",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         **measured,
@@ -240,9 +277,15 @@ def main() -> None:
 
     def ratios(on: dict, off: dict) -> dict:
         per_round = [a / b for a, b in zip(on["throughput_rps_per_round"], off["throughput_rps_per_round"])]
-        return {"throughput": on["throughput_rps"] / off["throughput_rps"], "throughput_per_round": per_round,
-                **({f"latency_{q}": on["latency_ms"][q] / off["latency_ms"][q] for q in ("p50", "p95", "p99")}
-                   if on["latency_ms"] and off["latency_ms"] else {})}
+        return {
+            "throughput": on["throughput_rps"] / off["throughput_rps"],
+            "throughput_per_round": per_round,
+            **(
+                {f"latency_{q}": on["latency_ms"][q] / off["latency_ms"][q] for q in ("p50", "p95", "p99")}
+                if on["latency_ms"] and off["latency_ms"]
+                else {}
+            ),
+        }
 
     result["ratio_batched_to_unbatched"] = ratios(result["batched"], result["unbatched"])
     if padded is not None:

@@ -14,6 +14,7 @@ same quantity).
 
 Writes bench/results/sft_step_<data>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ def main() -> None:
     import torch
 
     from causalclf import InstructionClassifier
-    from causalclf.backbones import prepare_for_training
+    from causalclf.backbones.loading import prepare_for_training
     from causalclf.data import load_dataset
     from causalclf.methods.lm_answer.sft import sft_collator
 
@@ -47,7 +48,7 @@ def main() -> None:
     rows = clf._sft_rows(train.texts, y)
     collate = sft_collator(clf.tokenizer_)
     step = len(rows) // (args.repeats * args.batch_size)  # batches spread over the split
-    batches = [collate(rows[i * step * args.batch_size:][:args.batch_size]) for i in range(args.repeats)]
+    batches = [collate(rows[i * step * args.batch_size :][: args.batch_size]) for i in range(args.repeats)]
 
     torch.manual_seed(0)
     lm = clf._load()
@@ -69,7 +70,7 @@ def main() -> None:
         optimizer.zero_grad()
         return time.perf_counter() - start, loss.item()
 
-    for name, pick in variants.items():  # warm-up
+    for pick in variants.values():  # warm-up
         timed(pick(batches[0]))
     seconds = {name: [] for name in variants}
     losses = {name: [] for name in variants}
@@ -81,18 +82,25 @@ def main() -> None:
             losses[name].append(loss)
     median = {name: statistics.median(v) for name, v in seconds.items()}
     result = {
-        "data": args.data, "model": args.model, "max_length": args.max_length, "batch_size": args.batch_size,
+        "data": args.data,
+        "model": args.model,
+        "max_length": args.max_length,
+        "batch_size": args.batch_size,
         "tokens_per_batch": [int(b["attention_mask"].sum()) for b in batches],
         "response_tokens_per_batch": [int((b["shift_labels"] != -100).sum()) for b in batches],
-        "seconds_per_step": seconds, "median_seconds_per_step": median,
+        "seconds_per_step": seconds,
+        "median_seconds_per_step": median,
         "speedup_median": median["all_logits"] / median["response_logits"],
         "max_loss_difference": max(abs(a - b) for a, b in zip(losses["all_logits"], losses["response_logits"])),
         "environment": environment(),
     }
     out = RESULTS / f"sft_step_{args.data}.json"
     out.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("median_seconds_per_step", "speedup_median", "max_loss_difference")},
-                     indent=2))
+    print(
+        json.dumps(
+            {k: result[k] for k in ("median_seconds_per_step", "speedup_median", "max_loss_difference")}, indent=2
+        )
+    )
     print(f"wrote {out}")
 
 

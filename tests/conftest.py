@@ -1,4 +1,5 @@
 """Shared fixtures: tiny random causal LMs built in-process, and the shared real data."""
+
 from __future__ import annotations
 
 import os
@@ -54,5 +55,3 @@ def shared_data() -> Path:
             pytest.fail(msg + " (CAUSALCLF_REQUIRE_SHARED_DATA=1 forbids skipping)")
         pytest.skip(msg)
     return root
-
-

@@ -1,4 +1,5 @@
 """causalclf bench: timings per batch size, counted FLOPs, the matmul peak, restored settings, the CLI verb."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,11 @@ import json
 import pytest
 
 from causalclf import EncoderClassifier, TfidfClassifier
-from causalclf.bench import count_kernels, document_tokens, kernel_floor, matmul_peak, measure_throughput
+from causalclf.bench import count_kernels, document_tokens, matmul_peak, measure_throughput
 from causalclf.cli import main
-from causalclf.methods.lean_forward import onednn_linear
+from causalclf.runtime.lean import onednn_linear
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
+from tests.test_bench_scripts import bench_script
 from tests.toy import toy_single_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -19,8 +21,7 @@ LINEAR_WEIGHTS_PER_LAYER = 4 * 32 * 32 + 2 * 32 * 64  # q, k, v, o and the two f
 
 @pytest.fixture(scope="module")
 def encoder(tiny_bert):
-    return EncoderClassifier(model=tiny_bert, training=fast_training(epochs=1), batch_size=16).fit(
-        *toy_single_label(6))
+    return EncoderClassifier(model=tiny_bert, training=fast_training(epochs=1), batch_size=16).fit(*toy_single_label(6))
 
 
 def test_times_each_batch_size_and_counts_the_flops_executed(encoder):
@@ -42,7 +43,7 @@ def test_times_each_batch_size_and_counts_the_flops_executed(encoder):
 def test_matmul_peak_counts_2n3_flops_per_matmul_and_keeps_the_fastest():
     peak = matmul_peak(sizes=[64, 128], repeats=2)
     assert (peak.device, peak.dtype, peak.threads) == ("cpu", "float32", 1)
-    assert peak.flops_per_matmul == 2 * peak.size ** 3 and peak.size in (64, 128)
+    assert peak.flops_per_matmul == 2 * peak.size**3 and peak.size in (64, 128)
     assert peak.flops_per_second == pytest.approx(peak.flops_per_matmul / peak.seconds)
     assert peak.kernel in (("torch.mm", "oneDNN") if onednn_linear() else ("torch.mm",))  # the faster of the two
 
@@ -74,8 +75,11 @@ def test_every_attention_kernel_is_counted_grouped_query_attention_included():
         assert counter.get_total_flops() == expected  # the CPU kernel: torch itself counts nothing
     # The GPU kernels' formulas, called as FlopCounterMode calls them; torch < 2.13 raised on GQA here
     # (transformers runs smollm2 with enable_gqa on CUDA).
-    for name in ("_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
-                 "_scaled_dot_product_cudnn_attention"):
+    for name in (
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+    ):
         assert flop_registry[getattr(torch.ops.aten, name)](q, shared_k, shared_v, out_val=None) == expected
 
 
@@ -84,7 +88,7 @@ def test_packed_linears_are_counted_and_replayed_like_the_matmuls_they_replace()
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from causalclf.methods.lean_forward import PackedLinear
+    from causalclf.runtime.lean import PackedLinear
 
     linear = torch.nn.Linear(32, 64)
     packed = PackedLinear(linear)
@@ -98,7 +102,7 @@ def test_packed_linears_are_counted_and_replayed_like_the_matmuls_they_replace()
         counts[name] = counter.get_total_flops()
     assert counts["packed"] == counts["dense"] == 2 * 20 * 32 * 64
     with torch.no_grad():
-        floor = kernel_floor(lambda: packed(x), repeats=2)
+        floor = bench_script("kernel_tools").kernel_floor(lambda: packed(x), repeats=2)
     (kernel,) = floor.kernels
     assert "_linear_pointwise" in kernel["op"] and kernel["shapes"][:2] == [[4, 5, 32], [64, 32]]
     assert kernel["flops_per_call"] == floor.flops == 2 * 20 * 32 * 64 and floor.seconds > 0
@@ -107,11 +111,12 @@ def test_packed_linears_are_counted_and_replayed_like_the_matmuls_they_replace()
 def test_kernel_floor_replays_each_kernel_shape_and_counts_its_calls():
     import torch
 
-    layers = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 32),
-                                 torch.nn.Linear(32, 64))
+    layers = torch.nn.Sequential(
+        torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 32), torch.nn.Linear(32, 64)
+    )
     x = torch.randn(16, 32)
     with torch.no_grad():
-        floor = kernel_floor(lambda: layers(x), repeats=2)
+        floor = bench_script("kernel_tools").kernel_floor(lambda: layers(x), repeats=2)
     by_shape = {(k["op"], tuple(map(tuple, k["shapes"]))): k for k in floor.kernels}
     # The two 32 -> 64 layers run the same addmm shape: one replay, two calls.
     wide = by_shape[("aten.addmm.default", ((64,), (16, 32), (32, 64)))]
@@ -148,8 +153,23 @@ def test_bench_verb_writes_json(encoder, tmp_path, capsys):
     inputs = tmp_path / "texts.txt"
     inputs.write_text("\n".join(toy_single_label(3, seed=4)[0]) + "\n")
     out = tmp_path / "bench.json"
-    assert main(["bench", str(tmp_path / "model"), "--input", str(inputs), "--batch-sizes", "2", "--repeats", "1",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(tmp_path / "model"),
+                "--input",
+                str(inputs),
+                "--batch-sizes",
+                "2",
+                "--repeats",
+                "1",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "docs/s" in printed and "of matmul peak" in printed and "matmul peak of this machine" in printed
     record = json.loads(out.read_text())

@@ -1,4 +1,5 @@
 """The evidence scripts under bench/ that compute something the library does not: their arithmetic."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,19 +13,24 @@ from causalclf import EmbeddingHeadClassifier
 from tests.toy import toy_single_label
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-FAST = dict(epochs=3, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000,
-            early_stopping_patience=None)
+FAST = dict(
+    epochs=3, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000, early_stopping_patience=None
+)
 
 
-def _script(name: str):
+def bench_script(name: str):
+    """A script of bench/, imported as a module, as running it would (its folder on the path, for its helpers)."""
+    if str(BENCH) not in sys.path:
+        sys.path.append(str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import would: dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
 def test_long_text_windows_cut_every_text_and_the_first_window_is_what_the_head_predicts(tiny_llama):
-    windows = _script("long_text_windows")
+    windows = bench_script("long_text_windows")
     texts, labels = toy_single_label()
     clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=3, batch_size=8, training=FAST).fit(texts, labels)
 
@@ -36,12 +42,13 @@ def test_long_text_windows_cut_every_text_and_the_first_window_is_what_the_head_
 
     y = clf.label_space_.encode(labels)
     scored = windows.scores(logits, owner, rank, y, len(texts))
-    assert scored["mean_logits_w1"] == round(f1_score(y, clf.label_space_.encode(clf.predict(texts)),
-                                                      average="macro"), 4)
+    assert scored["mean_logits_w1"] == round(
+        f1_score(y, clf.label_space_.encode(clf.predict(texts)), average="macro"), 4
+    )
 
 
 def test_long_text_windows_average_the_first_w_windows_of_each_text():
-    windows = _script("long_text_windows")
+    windows = bench_script("long_text_windows")
     # text 0: its first window says class 0, its next two say class 1 more strongly; text 1: always class 1
     logits = np.array([[2.0, 0.0], [0.0, 3.0], [0.0, 3.0], [0.0, 1.0]])
     owner, rank = np.array([0, 0, 0, 1]), np.array([0, 1, 2, 0])
@@ -55,7 +62,7 @@ def test_a_random_backbone_keeps_the_architecture_and_tokenizer_with_new_weights
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    script = _script("random_backbone")
+    script = bench_script("random_backbone")
     out = tmp_path / "random"
     monkeypatch.setattr(sys, "argv", ["random_backbone.py", tiny_llama, str(out), "--dtype", "float32", "--seed", "1"])
     script.main()
@@ -76,9 +83,9 @@ def test_a_random_backbone_keeps_the_architecture_and_tokenizer_with_new_weights
 
 
 def test_batch_gain_times_every_layout_and_the_layouts_give_the_same_probabilities(tiny_llama):
-    from causalclf.methods.packing import packed_collate
+    from causalclf.runtime.packing import packed_collate
 
-    gain = _script("batch_gain")
+    gain = bench_script("batch_gain")
     texts, labels = toy_single_label()
     clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=16, batch_size=8, training=FAST).fit(texts, labels)
     rows = clf.encode(texts[:6])
@@ -98,7 +105,10 @@ def test_batch_gain_times_every_layout_and_the_layouts_give_the_same_probabiliti
     assert 1 < widths["rows"][0] < 6 and widths["rows"][1] == widths["padded"][1]
 
     result = gain.measure(clf, texts, [1, 4], n_texts=8, rounds=2)
-    assert all(len(runs) == 2 and min(runs) > 0
-               for by_size in result["texts_per_second_per_round"].values() for runs in by_size.values())
+    assert all(
+        len(runs) == 2 and min(runs) > 0
+        for by_size in result["texts_per_second_per_round"].values()
+        for runs in by_size.values()
+    )
     assert result["gain_over_batch_1"]["padded"][1] == 1.0
     assert max(result["max_probability_difference"].values()) < 1e-5

@@ -1,4 +1,5 @@
 """causalclf doctor: a healthy model passes every check; each planted bug fails its check."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,7 @@ TRAINING = {"epochs": 3, "batch_size": 4, "learning_rate": 5e-3, "progress_bar":
 @pytest.fixture(scope="module")
 def head(tiny_llama):
     texts, labels = toy_single_label(8)
-    return EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 4}, training=TRAINING, batch_size=8).fit(
-        texts, labels)
+    return EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 4}, training=TRAINING, batch_size=8).fit(texts, labels)
 
 
 def _by_name(checks):
@@ -67,14 +67,19 @@ def test_state_lost_on_save_fails_the_round_trip(tmp_path):
     assert _by_name(diagnose(clf))["save/load round trip"].passed is True
 
 
-def test_doctor_verb_exit_codes(head, tmp_path, capsys):
+def test_doctor_verb_exit_codes(head, tmp_path, capsys, monkeypatch):
+    import causalclf.methods.embedding_head.model as module
+
     head.save_pretrained(tmp_path / "model")
     texts = tmp_path / "probe.txt"
     texts.write_text("\n".join(PROBE_TEXTS[:3]) + "\n")
     assert main(["doctor", str(tmp_path / "model"), "--input", str(texts)]) == 0
     out = capsys.readouterr().out
     assert "all checks passed" in out and "padding invariance" in out
-    assert main(["doctor", str(tmp_path / "model"), "--input", str(texts), "--tolerance", "-1"]) == 1
+    assert main(["doctor", str(tmp_path / "model"), "--input", str(texts), "--tolerance", "-1"]) == 2
+    assert "--tolerance: -1.0 must be at least 0" in capsys.readouterr().err
+    monkeypatch.setattr(module, "pool", lambda hidden, attention_mask, mode="last": hidden[:, -1])  # reads padding
+    assert main(["doctor", str(tmp_path / "model"), "--input", str(texts)]) == 1
     assert "FAIL" in capsys.readouterr().out
 
 

@@ -1,4 +1,5 @@
 """The experiment runner: methods x seeds on one slice, a paired table, resume, stale-run guard."""
+
 from __future__ import annotations
 
 import csv
@@ -10,9 +11,12 @@ import pytest
 import yaml
 
 from causalclf.cli import main
-from causalclf.config import ConfigError
+from causalclf.errors import ConfigError
 from causalclf.evaluation import load_run
-from causalclf.experiments import ExperimentError, comparison_table, parse_experiment, run_experiment
+from causalclf.evaluation.comparison import comparison_table
+from causalclf.evaluation.document import markdown_table
+from causalclf.experiments.runner import _spec, run_experiment
+from causalclf.experiments.spec import ExperimentError, parse_experiment
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
 from tests.toy import toy_single_label
 
@@ -29,7 +33,10 @@ def toy_data(tmp_path):
 
 def _raw(tmp_path, toy_data, tiny_bert, **overrides) -> dict:
     return {
-        "name": "toy experiment", "data": toy_data, "seeds": [1, 2], "output_dir": str(tmp_path / "exp"),
+        "name": "toy experiment",
+        "data": toy_data,
+        "seeds": [1, 2],
+        "output_dir": str(tmp_path / "exp"),
         "methods": {
             "tfidf": {"method": "tfidf"},
             "encoder": {"method": "encoder", "model": tiny_bert, "training": fast_training(epochs=4)},
@@ -101,7 +108,13 @@ def test_learning_curves_are_nested_stratified_and_shared_by_every_method(tmp_pa
     out = tmp_path / "exp"
     rows = _rows(out)
     assert [(r["method"], r["train_size"]) for r in rows] == [
-        ("tfidf", "9"), ("tfidf", "18"), ("tfidf", "all"), ("encoder", "9"), ("encoder", "18"), ("encoder", "all")]
+        ("tfidf", "9"),
+        ("tfidf", "18"),
+        ("tfidf", "all"),
+        ("encoder", "9"),
+        ("encoder", "18"),
+        ("encoder", "all"),
+    ]
     significance = list(csv.DictReader(open(out / "significance.csv")))
     assert [r["train_size"] for r in significance] == ["9", "18", "all"]  # each size its own comparison
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -109,8 +122,10 @@ def test_learning_curves_are_nested_stratified_and_shared_by_every_method(tmp_pa
     assert "Macro-F1 by training size" in table and "## Training size 9 (9 documents)" in table
     assert (out / "report" / "n-9" / "report.html").is_file()
     assert "Learning curves" in (out / "report" / "n-all" / "report.md").read_text()
-    assert "Data: read 72 rows, kept 72; split by causalclf: train 80% / validation 10% / test 10% (stratified, " \
-           "seed 42)" in (out / "report" / "n-9" / "report.md").read_text()
+    assert (
+        "Data: read 72 rows, kept 72; split by causalclf: train 80% / validation 10% / test 10% (stratified, "
+        "seed 42)" in (out / "report" / "n-9" / "report.md").read_text()
+    )
     assert result["table"] in table
 
 
@@ -118,8 +133,15 @@ def test_runs_go_seed_by_seed_and_methods_may_take_fewer_seeds_and_sizes(tmp_pat
     raw = _raw(tmp_path, toy_data, tiny_bert, seeds=[1, 2], train_sizes=[9, "all"])
     raw["methods"]["slow"] = {"method": "encoder", "model": tiny_bert, "seeds": [1], "train_sizes": ["all"]}
     planned = [(r.method, r.size, r.seed) for r in parse_experiment(raw).runs()]
-    assert planned == [("tfidf", 9, None), ("tfidf", "all", None), ("encoder", 9, 1), ("encoder", "all", 1),
-                       ("slow", "all", 1), ("encoder", 9, 2), ("encoder", "all", 2)]
+    assert planned == [
+        ("tfidf", 9, None),
+        ("tfidf", "all", None),
+        ("encoder", 9, 1),
+        ("encoder", "all", 1),
+        ("slow", "all", 1),
+        ("encoder", 9, 2),
+        ("encoder", "all", 2),
+    ]
 
 
 def test_rerun_resumes_and_changed_settings_are_refused(tmp_path, toy_data, tiny_bert, monkeypatch):
@@ -158,21 +180,29 @@ def test_a_folder_the_runner_did_not_make_is_never_overwritten(tmp_path, toy_dat
     assert (foreign / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"method": "tfidf"}, "unknown key 'method'"),
-    ({"seed": [1]}, "unknown key 'seed'.*did you mean 'seeds'"),
-    ({"seeds": 3}, "seeds: 3 is not a list"),
-    ({"seeds": [1, 1]}, "seeds: \\[1, 1\\] must be a non-empty list of distinct values"),
-    ({"reference": "encodr"}, "reference 'encodr' is not a method.*did you mean 'encoder'"),
-    ({"methods": {"tfidf": {"method": "tfidf", "train_size": 5}}}, "'train_size' is set for the whole experiment"),
-    ({"methods": {"tfidf": {"method": "tfidf", "max_featurs": 9}}},
-     "methods.tfidf.*unknown key 'max_featurs'.*did you mean 'max_features'"),
-    ({"methods": {}}, "non-empty mapping"),
-    ({"train_sizes": [10, "most"]}, "train_sizes\\[1\\]: 'most' is not an integer or one of 'all'"),
-    ({"train_sizes": [10], "train_size": 20}, "not both"),
-    ({"methods": {"tfidf": {"method": "tfidf", "seeds": [7]}}}, "'seeds' must be a non-empty subset"),
-    ({"methods": {"tfidf": {"method": "tfidf", "train_sizes": ["all"]}}}, "'train_sizes' must be a non-empty subset"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"method": "tfidf"}, "unknown key 'method'"),
+        ({"seed": [1]}, "unknown key 'seed'.*did you mean 'seeds'"),
+        ({"seeds": 3}, "seeds: 3 is not a list"),
+        ({"seeds": [1, 1]}, "seeds: \\[1, 1\\] must be a non-empty list of distinct values"),
+        ({"reference": "encodr"}, "reference 'encodr' is not a method.*did you mean 'encoder'"),
+        ({"methods": {"tfidf": {"method": "tfidf", "train_size": 5}}}, "'train_size' is set for the whole experiment"),
+        (
+            {"methods": {"tfidf": {"method": "tfidf", "max_featurs": 9}}},
+            "methods.tfidf.*unknown key 'max_featurs'.*did you mean 'max_features'",
+        ),
+        ({"methods": {}}, "non-empty mapping"),
+        ({"train_sizes": [10, "most"]}, "train_sizes\\[1\\]: 'most' is not an integer or one of 'all'"),
+        ({"train_sizes": [10], "train_size": 20}, "not both"),
+        ({"methods": {"tfidf": {"method": "tfidf", "seeds": [7]}}}, "'seeds' must be a non-empty subset"),
+        (
+            {"methods": {"tfidf": {"method": "tfidf", "train_sizes": ["all"]}}},
+            "'train_sizes' must be a non-empty subset",
+        ),
+    ],
+)
 def test_bad_experiments_are_named_before_anything_trains(tmp_path, toy_data, tiny_bert, change, message):
     with pytest.raises(ConfigError, match=message):
         parse_experiment(_raw(tmp_path, toy_data, tiny_bert, **change))
@@ -180,13 +210,22 @@ def test_bad_experiments_are_named_before_anything_trains(tmp_path, toy_data, ti
 
 def test_table_pairs_by_seed_and_leaves_out_unpaired_seeds():
     rows = [
-        {"method": "a", "seed": 1, "macro_f1": 0.8}, {"method": "a", "seed": 2, "macro_f1": 0.9},
-        {"method": "b", "seed": 1, "macro_f1": 0.7}, {"method": "b", "seed": 3, "macro_f1": 0.1},
+        {"method": "a", "seed": 1, "macro_f1": 0.8},
+        {"method": "a", "seed": 2, "macro_f1": 0.9},
+        {"method": "b", "seed": 1, "macro_f1": 0.7},
+        {"method": "b", "seed": 3, "macro_f1": 0.1},
     ]
     for row in rows:
-        row.update(accuracy=row["macro_f1"], micro_f1=row["macro_f1"], ece=None, trainable_parameters=10,
-                   train_seconds=1.0, docs_per_second=2.0, peak_memory_mib=100.0)
-    line = next(line for line in comparison_table(rows, "a").splitlines() if line.startswith("| b "))
+        row.update(
+            accuracy=row["macro_f1"],
+            micro_f1=row["macro_f1"],
+            ece=None,
+            trainable_parameters=10,
+            train_seconds=1.0,
+            docs_per_second=2.0,
+            peak_memory_mib=100.0,
+        )
+    line = next(line for line in markdown_table(comparison_table(rows, "a")).splitlines() if line.startswith("| b "))
     assert "-0.1000 (n=1)" in line  # only seed 1 is shared: 0.7 - 0.8
     assert "0.4000 ± 0.4243" in line  # b's own spread over its two seeds
 
@@ -199,8 +238,23 @@ def test_compare_verb(tmp_path, toy_data, tiny_bert, capsys):
     assert "Δ macro-F1 vs tfidf" in capsys.readouterr().out
     assert [r["seed"] for r in _rows(tmp_path / "elsewhere")] == ["", "4", "5"]
     # the finished runs are read back; only the named methods are planned and reported
-    assert main(["compare", str(path), "--output-dir", str(tmp_path / "elsewhere"), "--seeds", "4", "5",
-                 "--methods", "tfidf", "--report-only"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(path),
+                "--output-dir",
+                str(tmp_path / "elsewhere"),
+                "--seeds",
+                "4",
+                "5",
+                "--methods",
+                "tfidf",
+                "--report-only",
+            ]
+        )
+        == 0
+    )
     assert [r["method"] for r in _rows(tmp_path / "elsewhere")] == ["tfidf"]
 
     path.write_text(yaml.safe_dump({**raw, "methods": {"x": {"method": "tfidf", "polling": 1}}}))
@@ -208,27 +262,37 @@ def test_compare_verb(tmp_path, toy_data, tiny_bert, capsys):
     assert "unknown key 'polling'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name, reference, n_runs", [
-    ("experiment_bbc.yaml", "embedding-head", 10), ("experiment_uspto.yaml", "embedding-head", 9),
-    ("experiment_reuters.yaml", "embedding-head", 9), ("experiment_ag_news.yaml", "embedding-head", 49),
-    ("experiment_bbc_full.yaml", "embedding-head", 30), ("ablation_pooling_bbc.yaml", "last", 9),
-    ("ablation_verbalizer_bbc.yaml", "name", 9), ("ablation_head_bias_bbc.yaml", "bias", 6),
-])
+@pytest.mark.parametrize(
+    "name, reference, n_runs",
+    [
+        ("experiment_bbc.yaml", "embedding-head", 10),
+        ("experiment_uspto.yaml", "embedding-head", 9),
+        ("experiment_reuters.yaml", "embedding-head", 9),
+        ("experiment_ag_news.yaml", "embedding-head", 49),
+        ("experiment_bbc_full.yaml", "embedding-head", 30),
+        ("ablation_pooling_bbc.yaml", "last", 9),
+        ("ablation_verbalizer_bbc.yaml", "name", 9),
+        ("ablation_head_bias_bbc.yaml", "bias", 6),
+    ],
+)
 def test_bundled_experiment_configs_are_valid(name, reference, n_runs):
-    from causalclf.experiments import load_experiment
+    from causalclf.experiments.spec import load_experiment
 
     experiment = load_experiment(Path(__file__).parents[1] / "configs" / name)
     assert experiment.reference == reference and len(experiment.runs()) == n_runs
 
 
 def test_restrict_plans_a_subset_of_the_same_runs_on_the_same_slices():
-    from causalclf.experiments import _spec, load_experiment, restrict
+    from causalclf.experiments.spec import load_experiment, restrict
 
     path = Path(__file__).parents[1] / "configs" / "experiment_bbc_full.yaml"
     whole = load_experiment(path)
     part = restrict(load_experiment(path), ["embedding-head", "instruction"], ["all"])
     part.seeds = [1]
-    assert [(r.method, r.size, r.seed) for r in part.runs()] == [("embedding-head", "all", 1), ("instruction", "all", 1)]
+    assert [(r.method, r.size, r.seed) for r in part.runs()] == [
+        ("embedding-head", "all", 1),
+        ("instruction", "all", 1),
+    ]
     planned = {run.config.output_dir: _spec(run, whole) for run in whole.runs()}
     assert all(planned[run.config.output_dir] == _spec(run, part) for run in part.runs())
     assert part.sizes() == whole.sizes() == [100, 300, "all"]  # so the nested slices are drawn alike
@@ -243,7 +307,7 @@ def test_restrict_plans_a_subset_of_the_same_runs_on_the_same_slices():
 
 @pytest.mark.parametrize("name", ["bbc_embedding_head.yaml", "bbc_tfidf.yaml", "uspto_embedding_head.yaml"])
 def test_bundled_run_configs_are_valid(name):
-    from causalclf.config import load_config
+    from causalclf.run_config import load_config
 
     assert load_config(Path(__file__).parents[1] / "configs" / name).method
 

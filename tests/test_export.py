@@ -5,6 +5,7 @@ Every parity check runs the exported folder through transformers itself
 on texts of mixed lengths in one padded batch and one by one, including texts that end in
 the token the tokenizer pads with (eos).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,21 +16,27 @@ import torch
 
 from causalclf import EmbeddingHeadClassifier, EncoderClassifier, InstructionClassifier, TfidfClassifier
 from causalclf.cli import main
-from causalclf.export import PROMPT_FILE, ExportError, export
+from causalclf.export import EXPORT_PAD, PROMPT_FILE, ExportError, export
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
 from tests.toy import toy_multi_label, toy_single_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FAST = dict(epochs=6, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000,
-            early_stopping_patience=None)
-SINGLE = ["the match", "money and bank market with the stock price today", "film </s>", "film",
-          "a vote on the law </s>"]
+FAST = dict(
+    epochs=6, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000, early_stopping_patience=None
+)
+SINGLE = [
+    "the match",
+    "money and bank market with the stock price today",
+    "film </s>",
+    "film",
+    "a vote on the law </s>",
+]
 MULTI = ["red cat", "the blue dog and the green code </s>", "a", "green </s>"]
 
 
 def _automodel_proba(out, texts, multi_label: bool) -> np.ndarray:
-    """transformers' own model on one left-padded batch, through the exported tokenizer."""
+    """transformers' own model on one padded batch, through the exported tokenizer."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -81,7 +88,7 @@ def test_single_label_head_exports_a_llama_for_sequence_classification_that_pred
     assert config["problem_type"] == "single_label_classification" and "causalclf_thresholds" not in config
     assert config["id2label"] == {"0": "film", "1": "money", "2": "sport"}
     assert config["label2id"] == {"film": 0, "money": 1, "sport": 2}
-    # the inference copy attends per text on a CPU (causalclf.methods.packing); another process would not
+    # the inference copy attends per text on a CPU (causalclf.runtime.packing); another process would not
     # know that implementation, so the checkpoint must not name it
     assert single_head._inference_model().backbone.config._attn_implementation == "causalclf_segments"
     assert "causalclf_segments" not in (out / "config.json").read_text()
@@ -103,8 +110,10 @@ def test_a_text_ending_in_the_pad_token_is_read_at_that_token(single_head, tmp_p
     out = export(single_head, tmp_path / "out")
     exported = AutoTokenizer.from_pretrained(out)
     config = AutoConfig.from_pretrained(out)
-    assert exported.padding_side == "left" and exported.pad_token_id == tokenizer.pad_token_id
-    assert config.pad_token_id == max(tokenizer.get_vocab().values()) + 1 == config.vocab_size - 1
+    # a pad token of its own, one past the tokenizer's ids, padded on the right: the head reads the eos itself
+    assert exported.padding_side == "right" and exported.pad_token == EXPORT_PAD
+    assert exported.pad_token_id == config.pad_token_id == max(tokenizer.get_vocab().values()) + 1
+    assert config.pad_token_id == config.vocab_size - 1
     _assert_transformers_agree(single_head, out, ["film </s>"])  # alone: no padding at all
     _assert_transformers_agree(single_head, out, ["film </s>", "money and bank market with the stock price </s>"])
 
@@ -127,9 +136,14 @@ def test_a_frozen_head_on_a_lower_block_exports_only_the_blocks_it_reads(tiny_ll
     _assert_transformers_agree(clf, out, SINGLE)
 
 
-@pytest.mark.parametrize("params, reason", [
-    ({"head": "mlp"}, "head='mlp'"), ({"head_bias": True}, "head_bias=true"), ({"pooling": "mean"}, "pooling='mean'"),
-])
+@pytest.mark.parametrize(
+    "params, reason",
+    [
+        ({"head": "mlp"}, "head='mlp'"),
+        ({"head_bias": True}, "head_bias=true"),
+        ({"pooling": "mean"}, "pooling='mean'"),
+    ],
+)
 def test_heads_that_are_not_a_bias_free_score_layer_are_refused(tiny_llama, tmp_path, params, reason):
     clf = EmbeddingHeadClassifier(model=tiny_llama, lora=None, training=dict(FAST, epochs=1), **params)
     clf.fit(*toy_single_label(2))
@@ -195,8 +209,12 @@ def test_real_smollm2_head_exports_with_parity(tmp_path):
 
     train = load_dataset("bbc-news")["train"]
     picked = list(range(0, len(train.texts), len(train.texts) // 10))[:10]
-    clf = EmbeddingHeadClassifier(model="smollm2-135m", max_length=48, batch_size=8,
-                                  training={"epochs": 1, "max_steps": 2, "batch_size": 4, "progress_bar": False})
+    clf = EmbeddingHeadClassifier(
+        model="smollm2-135m",
+        max_length=48,
+        batch_size=8,
+        training={"epochs": 1, "max_steps": 2, "batch_size": 4, "progress_bar": False},
+    )
     clf.fit([train.texts[i] for i in picked], [train.labels[i] for i in picked])
     clf.temperature_ = np.asarray(1.3)
     out = export(clf, tmp_path / "out")

@@ -1,4 +1,5 @@
 """Toy models and tasks for tests: tiny random causal LMs and separable toy data."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +26,7 @@ def build_tiny_tokenizer(chat_template: bool = False):
     for ch in "abcdefghijklmnopqrstuvwxyz":  # every lowercase letter, so any word encodes
         vocab.setdefault(ch, len(vocab))
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()]
-    )
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
     tok = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     if chat_template:
         tok.chat_template = (
@@ -97,7 +96,7 @@ def toy_multi_label(n: int = 48, seed: int = 0):
     }
     filler = "the a of and to in is it on for with this that".split()
     texts, labels = [], []
-    for i in range(n):
+    for _ in range(n):
         present = [name for name in words if rng.random() < 0.45]
         toks = [rng.choice(filler) for _ in range(rng.randint(2, 5))]
         for name in present:

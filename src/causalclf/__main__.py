@@ -1,4 +1,5 @@
 """`python -m causalclf ...` (and `accelerate launch -m causalclf ...`): the command line."""
+
 import sys
 
 from causalclf.cli import main

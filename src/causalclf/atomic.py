@@ -3,11 +3,13 @@
 A rename is atomic, so a kill (SIGKILL included) or a power cut never leaves a half-written file
 under the final name: prediction parts and training checkpoints rely on this to resume.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 TEMPORARY = ".tmp"
 

@@ -16,12 +16,14 @@ and older versions fail on grouped-query attention on a GPU, so `count_kernels` 
 for them). Dynamically quantized int8 layers are not counted. Document tokens are the texts' tokens after
 truncation to `max_length`, without prompt or special tokens.
 """
+
 from __future__ import annotations
 
+import functools
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
 
 from causalclf.methods.base import Classifier
 from causalclf.resources import PeakMemory
@@ -90,7 +92,7 @@ class MatmulPeak:
     """The side n of the fastest square matmul."""
     kernel: str
     """Which GEMM ran it fastest: ``torch.mm`` (MKL on a CPU, cuBLAS on a GPU) or, on a CPU, ``oneDNN``
-    (the packed-weight kernel `causalclf.methods.lean_forward.PackedLinear` runs)."""
+    (the packed-weight kernel `causalclf.runtime.lean.PackedLinear` runs)."""
     flops_per_matmul: int
     """FLOPs of one n x n by n x n matmul, as `FlopCounterMode` counts them (2 n^3)."""
     seconds: float
@@ -117,8 +119,12 @@ def best_seconds(fn: Callable[[], object], repeats: int, cuda_device=None) -> fl
     return best
 
 
-ATTENTION_KERNELS = ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
-                     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention")
+ATTENTION_KERNELS = (
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+)
 
 
 def _attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -126,8 +132,9 @@ def _attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None,
     from torch.utils.flop_counter import sdpa_flop_count
 
     heads = query_shape[1]
-    return sdpa_flop_count(query_shape, (key_shape[0], heads, *key_shape[2:]),
-                           (value_shape[0], heads, *value_shape[2:]))
+    return sdpa_flop_count(
+        query_shape, (key_shape[0], heads, *key_shape[2:]), (value_shape[0], heads, *value_shape[2:])
+    )
 
 
 def _packed_linear_flops(x_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
@@ -140,18 +147,17 @@ def count_kernels() -> None:
     oneDNN GEMM of packed Linears.
 
     torch has no flop formula for `_scaled_dot_product_flash_attention_for_cpu`, which
-    `scaled_dot_product_attention` runs on a CPU (uncounted, a 256-token forward of smollm2 loses
-    about 8% of its FLOPs); and before torch 2.13 its formula for the GPU kernels asserts that key
-    and value have as many heads as the query, so counting a GQA model such as smollm2, which
-    transformers runs with ``enable_gqa`` on CUDA, crashed (seen on an H200 with torch 2.11). One
-    formula is registered for all of them. Nor has it one for `mkldnn._linear_pointwise`, which
-    runs every Linear of a CPU inference copy (`causalclf.methods.lean_forward.PackedLinear`), so
-    without one such a forward would count only its attention. Idempotent.
+    `scaled_dot_product_attention` runs on a CPU; and before torch 2.13 its formula for the GPU kernels
+    asserts that key and value have as many heads as the query, which a grouped-query model run with
+    ``enable_gqa`` does not have. One formula is registered for all of them. Nor has it one for
+    `mkldnn._linear_pointwise`, which runs every Linear of a CPU inference copy
+    (`causalclf.runtime.lean.PackedLinear`), so without one such a forward would count only its attention.
+    Idempotent.
     """
     import torch
     from torch.utils.flop_counter import flop_registry, shape_wrapper
 
-    from causalclf.methods.lean_forward import onednn_linear
+    from causalclf.runtime.lean import onednn_linear
 
     formula = shape_wrapper(_attention_flops)
     for name in ATTENTION_KERNELS:
@@ -162,102 +168,12 @@ def count_kernels() -> None:
         flop_registry[torch.ops.mkldnn._linear_pointwise] = shape_wrapper(_packed_linear_flops)
 
 
-@dataclass
-class KernelFloor:
-    """How long the matmul and attention kernels a function runs take alone, replayed (see `kernel_floor`)."""
-
-    seconds: float
-    """Sum over the kernels executed of each one's best time when run in isolation."""
-    flops: int
-    """Their FLOPs, as `FlopCounterMode` counts them."""
-    kernels: list[dict]
-    """One row per distinct kernel: op, input shapes, calls, seconds per call, FLOPs per call."""
-
-    @property
-    def flops_per_second(self) -> float:
-        return self.flops / self.seconds
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "flops_per_second": self.flops_per_second}
-
-
-def kernel_floor(fn, repeats: int = 5) -> KernelFloor:
-    """Run `fn` once, record every counted kernel (matmul, attention) and time each shape alone.
-
-    A square-matmul peak is a ceiling no model with small layers reaches: smollm2's projections
-    are 576 wide, and a GEMM that thin runs well below an n=1024 square one on the same cores.
-    The floor answers the fairer question: if everything but these kernels (norms, activations,
-    rotary embeddings, copies, Python) took no time, how long would the forward take? Each
-    distinct (op, shapes, strides) is replayed on random inputs of the same layout, best of
-    `repeats`, times the number of calls; the rest of `fn`'s time is what fusion could win.
-    """
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves, tree_map
-    from torch.utils.flop_counter import FlopCounterMode, flop_registry
-
-    from causalclf.methods.lean_forward import pack
-
-    count_kernels()
-    cuda = "cuda" if torch.cuda.is_available() else None
-
-    def spec(value):
-        if isinstance(value, torch.Tensor):
-            # oneDNN's opaque layout has no strides; the only such tensor a counted kernel takes is a
-            # PackedLinear's weight, so it is replayed as one
-            stride = None if value.is_mkldnn else tuple(value.stride())
-            return ("tensor", tuple(value.shape), stride, value.dtype, value.device.type)
-        return value
-
-    calls: dict[str, dict] = {}
-
-    class Recorder(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            if func._overloadpacket in flop_registry:
-                packed = tree_map(spec, (args, kwargs))
-                key = f"{func}{packed!r}"
-                calls.setdefault(key, {"func": func, "spec": packed, "calls": 0})["calls"] += 1
-            return func(*args, **kwargs)
-
-    with Recorder():
-        fn()
-
-    def is_spec(value):
-        return isinstance(value, tuple) and bool(value) and value[0] == "tensor"
-
-    def make(value):
-        if is_spec(value):
-            _, shape, stride, dtype, device = value
-            if stride is None:
-                return pack(torch.randn(shape, dtype=dtype))
-            out = torch.empty_strided(shape, stride, dtype=dtype, device=device)
-            return out.normal_() if dtype.is_floating_point else out.zero_()
-        return value
-
-    kernels, total_seconds, total_flops = [], 0.0, 0
-    for call in calls.values():
-        args, kwargs = tree_map(make, call["spec"], is_leaf=is_spec)
-        counter = FlopCounterMode(display=False)
-        with counter:  # also the warm-up
-            call["func"](*args, **kwargs)
-        flops = counter.get_total_flops()
-        best = best_seconds(lambda: call["func"](*args, **kwargs), repeats, cuda)
-        shapes = [list(v[1]) for v in tree_leaves(call["spec"], is_leaf=is_spec) if is_spec(v)]
-        kernels.append({"op": str(call["func"]), "shapes": shapes, "calls": call["calls"],
-                        "seconds_per_call": best, "flops_per_call": flops})
-        total_seconds += best * call["calls"]
-        total_flops += flops * call["calls"]
-    kernels.sort(key=lambda k: -k["seconds_per_call"] * k["calls"])
-    return KernelFloor(seconds=total_seconds, flops=total_flops, kernels=kernels)
-
-
 def matmul_peak(device: str = "cpu", sizes: Sequence[int] | None = None, repeats: int = 5) -> MatmulPeak:
     """The machine's own dense matmul peak: the best FLOP/s of square matmuls, over `sizes`, kernels and `repeats`.
 
     fp32 on a CPU, with torch's current thread count (as the model runs); bf16 on a GPU. Several
     sizes, because the fastest is not always the largest: on a CPU whose caches other processes
-    share, a 256-wide matmul can run 1.6x faster than a 2048-wide one (measured here). On a CPU
+    share, a 256-wide matmul can outrun a 2048-wide one. On a CPU
     both GEMMs the library runs are timed, `torch.mm` (MKL) and oneDNN with a packed operand (what
     the inference copy's Linears run), since the peak a model is held to must be the best either
     reaches. FLOPs are counted by `FlopCounterMode`, as the model's are.
@@ -265,7 +181,7 @@ def matmul_peak(device: str = "cpu", sizes: Sequence[int] | None = None, repeats
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from causalclf.methods.lean_forward import onednn_linear, pack
+    from causalclf.runtime.lean import onednn_linear, pack
 
     count_kernels()
     on_gpu = torch.device(device).type == "cuda"
@@ -274,10 +190,9 @@ def matmul_peak(device: str = "cpu", sizes: Sequence[int] | None = None, repeats
     for n in sizes or ((2048, 4096, 8192) if on_gpu else (256, 512, 1024, 2048)):
         a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
         c = torch.empty(n, n, device=device, dtype=dtype)
-        kernels = {"torch.mm": lambda: torch.mm(a, b, out=c)}
+        kernels = {"torch.mm": functools.partial(torch.mm, a, b, out=c)}
         if not on_gpu and onednn_linear():
-            packed = pack(b)
-            kernels["oneDNN"] = lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+            kernels["oneDNN"] = functools.partial(torch.ops.mkldnn._linear_pointwise, a, pack(b), None, "none", [], "")
         for kernel, run in kernels.items():
             counter = FlopCounterMode(display=False)
             with counter:  # also the warm-up
@@ -285,13 +200,26 @@ def matmul_peak(device: str = "cpu", sizes: Sequence[int] | None = None, repeats
             flops = counter.get_total_flops()
             seconds = best_seconds(run, repeats, device if on_gpu else None)
             if best is None or flops / seconds > best.flops_per_second:
-                best = MatmulPeak(str(device), str(dtype).removeprefix("torch."), torch.get_num_threads(), n, kernel,
-                                  flops, seconds, flops / seconds)
+                best = MatmulPeak(
+                    str(device),
+                    str(dtype).removeprefix("torch."),
+                    torch.get_num_threads(),
+                    n,
+                    kernel,
+                    flops,
+                    seconds,
+                    flops / seconds,
+                )
     return best
 
 
-def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Sequence[int] = (1, 8, 32),
-                       repeats: int = 3, peak: MatmulPeak | None = None) -> list[Throughput]:
+def measure_throughput(
+    clf: Classifier,
+    texts: Sequence[str],
+    batch_sizes: Sequence[int] = (1, 8, 32),
+    repeats: int = 3,
+    peak: MatmulPeak | None = None,
+) -> list[Throughput]:
     """Time `clf.predict_proba(texts)` at each batch size; the classifier's own batch size is restored.
 
     The matmul peak the FLOP/s are compared to is measured once, before the first timing, on
@@ -306,7 +234,7 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
         raise ValueError(f"repeats must be at least 1, not {repeats}")
     from torch.utils.flop_counter import FlopCounterMode
 
-    from causalclf.backbones import pick_device
+    from causalclf.backbones.loading import pick_device
 
     count_kernels()
     tokens = document_tokens(clf, texts)
@@ -322,24 +250,34 @@ def measure_throughput(clf: Classifier, texts: Sequence[str], batch_sizes: Seque
             if executed and peak is None:
                 peak = matmul_peak(str(pick_device(clf.get_params().get("device", "auto"))))
             with PeakMemory() as memory:
-                seconds = best_seconds(lambda: clf.predict_proba(texts), repeats,
-                                       "cuda" if torch.cuda.is_available() else None)
+                seconds = best_seconds(
+                    lambda: clf.predict_proba(texts), repeats, "cuda" if torch.cuda.is_available() else None
+                )
             tps = None if tokens is None else tokens / seconds
             flops = executed / seconds if executed else None
-            results.append(Throughput(
-                batch_size=size, n_texts=len(texts), seconds=seconds, docs_per_second=len(texts) / seconds,
-                tokens_per_second=tps, peak_memory_mib=memory.mib,
-                flops_per_text=executed / len(texts) if executed else None, flops_per_second=flops,
-                mfu=None if flops is None or bf16_peak is None else flops / bf16_peak,
-                matmul_peak_flops=None if flops is None else peak.flops_per_second,
-                share_of_matmul_peak=None if flops is None else flops / peak.flops_per_second,
-            ))
+            results.append(
+                Throughput(
+                    batch_size=size,
+                    n_texts=len(texts),
+                    seconds=seconds,
+                    docs_per_second=len(texts) / seconds,
+                    tokens_per_second=tps,
+                    peak_memory_mib=memory.mib,
+                    flops_per_text=executed / len(texts) if executed else None,
+                    flops_per_second=flops,
+                    mfu=None if flops is None or bf16_peak is None else flops / bf16_peak,
+                    matmul_peak_flops=None if flops is None else peak.flops_per_second,
+                    share_of_matmul_peak=None if flops is None else flops / peak.flops_per_second,
+                )
+            )
     return results
 
 
 def format_throughput(results: list[Throughput]) -> str:
-    lines = [f"{'batch':>6s} {'docs/s':>10s} {'tokens/s':>11s} {'peak MiB':>9s} {'GFLOP/s':>9s} {'MFU':>7s} "
-             f"{'of matmul peak':>14s}"]
+    lines = [
+        f"{'batch':>6s} {'docs/s':>10s} {'tokens/s':>11s} {'peak MiB':>9s} {'GFLOP/s':>9s} {'MFU':>7s} "
+        f"{'of matmul peak':>14s}"
+    ]
     for r in results:
         lines.append(
             f"{'-' if r.batch_size is None else r.batch_size:>6} {r.docs_per_second:10.1f} "

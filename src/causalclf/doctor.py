@@ -12,12 +12,13 @@ Each check runs the model on probe texts of very different lengths (or the user'
 
 A failed check names the worst text and the size of the difference.
 """
+
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,8 +30,11 @@ PROBE_TEXTS = [
     "Shares in the company fell sharply after it warned that profits would be lower than expected, "
     "and analysts cut their forecasts for the rest of the year.",
     " ".join(
-        ["The committee published its report on Monday, covering the budget, the new building, the staff "
-         "survey and the plans for next season, and it asked every department to reply within a month."] * 6
+        [
+            "The committee published its report on Monday, covering the budget, the new building, the staff "
+            "survey and the plans for next season, and it asked every department to reply within a month."
+        ]
+        * 6
     ),
     "A short note about the weather: cold, then rain.",
 ]
@@ -70,19 +74,37 @@ def diagnose(clf: Classifier, texts: Sequence[str] | None = None, tolerance: flo
 
     again = np.asarray(clf.predict_proba(texts))
     diff, i = _max_diff(proba, again)
-    checks.append(Check("deterministic", diff <= tolerance,
-                        f"largest change between two identical calls {diff:.2e} (text {i}: {_short(texts[i])})", diff))
+    checks.append(
+        Check(
+            "deterministic",
+            diff <= tolerance,
+            f"largest change between two identical calls {diff:.2e} (text {i}: {_short(texts[i])})",
+            diff,
+        )
+    )
 
     alone = np.stack([np.asarray(clf.predict_proba([t]))[0] for t in texts])
     diff, i = _max_diff(proba, alone)
-    checks.append(Check("padding invariance", diff <= tolerance,
-                        f"largest alone-vs-batched difference {diff:.2e} (text {i}: {_short(texts[i])})", diff))
+    checks.append(
+        Check(
+            "padding invariance",
+            diff <= tolerance,
+            f"largest alone-vs-batched difference {diff:.2e} (text {i}: {_short(texts[i])})",
+            diff,
+        )
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         reloaded = type(clf).from_pretrained(clf.save_pretrained(Path(tmp) / "model"))
         diff, i = _max_diff(proba, reloaded.predict_proba(texts))
-    checks.append(Check("save/load round trip", diff <= tolerance,
-                        f"largest difference after reloading {diff:.2e} (text {i}: {_short(texts[i])})", diff))
+    checks.append(
+        Check(
+            "save/load round trip",
+            diff <= tolerance,
+            f"largest difference after reloading {diff:.2e} (text {i}: {_short(texts[i])})",
+            diff,
+        )
+    )
     return checks
 
 
@@ -93,13 +115,18 @@ def _valid(clf: Classifier, proba: np.ndarray) -> Check:
     if not np.isfinite(proba).all():
         return Check("valid probabilities", False, f"{int((~np.isfinite(proba)).sum())} values are NaN or infinite")
     if proba.min() < 0 or proba.max() > 1:
-        return Check("valid probabilities", False, f"values outside [0, 1]: min {proba.min():.3g}, max {proba.max():.3g}")
+        return Check(
+            "valid probabilities", False, f"values outside [0, 1]: min {proba.min():.3g}, max {proba.max():.3g}"
+        )
     if not clf.multi_label:
         worst = float(np.abs(proba.sum(axis=1) - 1).max())
         if worst > 1e-4:
             return Check("valid probabilities", False, f"rows sum to 1 +- {worst:.2e}", worst)
-    return Check("valid probabilities", True, f"{proba.shape[0]} x {n_labels}, finite, in [0, 1]"
-                 + ("" if clf.multi_label else ", rows sum to 1"))
+    return Check(
+        "valid probabilities",
+        True,
+        f"{proba.shape[0]} x {n_labels}, finite, in [0, 1]" + ("" if clf.multi_label else ", rows sum to 1"),
+    )
 
 
 def format_checks(checks: list[Check]) -> str:

@@ -5,13 +5,14 @@ Fine-tunes the smollm2-135m embedding head with LoRA on a stratified slice of bb
 same slice, scores both on the full test split, tests the difference for significance,
 and writes the models, the runs and an HTML report.
 """
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from causalclf.config import RunConfig
 from causalclf.resources import process_peak_mib
+from causalclf.run_config import RunConfig
 
 TRAIN_SIZE = 400
 VALIDATION_SIZE = 100
@@ -37,14 +38,18 @@ def quickstart(output_dir: str | Path = "runs/quickstart") -> dict:
     out = Path(output_dir)
     ds = load_dataset("bbc-news")
     print(ds.summary())
-    splits = {"train": ds["train"].sample(TRAIN_SIZE, seed=42),
-              "validation": ds["validation"].sample(VALIDATION_SIZE, seed=42), "test": ds["test"]}
+    splits = {
+        "train": ds["train"].sample(TRAIN_SIZE, seed=42),
+        "validation": ds["validation"].sample(VALIDATION_SIZE, seed=42),
+        "test": ds["test"],
+    }
     print(f"\nquickstart slice: train {TRAIN_SIZE}, validation {VALIDATION_SIZE}, test {len(ds['test'])} (full)\n")
 
     runs = {
         "tfidf-logreg": RunConfig(data="bbc-news", method="tfidf", output_dir=str(out / "tfidf")),
-        "smollm2-135m-embedding-head": RunConfig(data="bbc-news", method="embedding_head",
-                                                 params=EMBEDDING_HEAD, output_dir=str(out / "embedding-head")),
+        "smollm2-135m-embedding-head": RunConfig(
+            data="bbc-news", method="embedding_head", params=EMBEDDING_HEAD, output_dir=str(out / "embedding-head")
+        ),
     }
     results = {}
     for name, config in runs.items():
@@ -62,15 +67,20 @@ def quickstart(output_dir: str | Path = "runs/quickstart") -> dict:
     print(f"{'method':32s} {'macro-F1':>9s} {'accuracy':>9s} {'trainable':>11s} {'train s':>8s} {'docs/s':>8s}")
     for name, m in results.items():
         info = m["info"]
-        print(f"{name:32s} {m['macro_f1']:9.4f} {m['accuracy']:9.4f} {info['trainable_parameters'] or 0:11,d} "
-              f"{info['train_seconds']:8.1f} {info['docs_per_second']:8.1f}")
+        print(
+            f"{name:32s} {m['macro_f1']:9.4f} {m['accuracy']:9.4f} {info['trainable_parameters'] or 0:11,d} "
+            f"{info['train_seconds']:8.1f} {info['docs_per_second']:8.1f}"
+        )
     d = boot.macro_f1
-    print(f"\nhead - tfidf: delta macro-F1 {d.estimate:+.4f}, 95% CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}]; "
-          f"McNemar p = {mc.p_value:.3g} ({mc.method})")
+    print(
+        f"\nhead - tfidf: delta macro-F1 {d.estimate:+.4f}, 95% CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}]; "
+        f"McNemar p = {mc.p_value:.3g} ({mc.method})"
+    )
     wall = time.perf_counter() - start
     print(f"wall time {wall / 60:.1f} min, peak memory {process_peak_mib() / 1024:.2f} GiB")
     print(f"report: {report['html']}")
-    print(f"\npredict with the fine-tuned head:\n  causalclf predict {out / 'embedding-head' / MODEL_DIR} INPUT.csv "
-          f"--text text -o predictions.jsonl")
+    print(
+        f"\npredict with the fine-tuned head:\n  causalclf predict {out / 'embedding-head' / MODEL_DIR} INPUT.csv "
+        f"--text text -o predictions.jsonl"
+    )
     return {"results": results, "mcnemar": mc, "bootstrap": boot, "wall_seconds": wall}
-

@@ -5,6 +5,7 @@ CPU the process's resident set is sampled by a thread every few milliseconds, be
 kernel's own peak (``ru_maxrss``) never goes down and so would charge every run in a process
 with the largest that came before it.
 """
+
 from __future__ import annotations
 
 import resource
@@ -38,10 +39,11 @@ class PeakMemory:
         self.mib = 0.0
         self._stop = threading.Event()
 
-    def __enter__(self) -> "PeakMemory":
-        import torch
-
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+    def __enter__(self) -> PeakMemory:
+        # Work on a GPU has loaded torch by now (its classifier class imports it); work that never does
+        # (TF-IDF) is not made to load it here.
+        torch = sys.modules.get("torch")
+        self.device = "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         self.mib = resident_mib()
@@ -52,9 +54,7 @@ class PeakMemory:
     def peak(self) -> float:
         """The peak so far (the block may still be running)."""
         if self.device == "cuda":
-            import torch
-
-            return torch.cuda.max_memory_allocated() / 2**20
+            return sys.modules["torch"].cuda.max_memory_allocated() / 2**20
         return max(self.mib, resident_mib())
 
     def _sample(self) -> None:

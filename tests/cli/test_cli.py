@@ -1,4 +1,5 @@
 """The command line end to end on tiny data: train -> predict -> evaluate -> report."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,8 @@ import pytest
 import yaml
 
 from causalclf.cli import main
-from causalclf.config import ConfigError, parse_config
+from causalclf.errors import ConfigError
+from causalclf.run_config import parse_config
 from tests.methods._encoders import tiny_bert  # noqa: F401  (fixture)
 from tests.toy import toy_single_label
 
@@ -21,16 +23,25 @@ def toy_jsonl(tmp_path):
 
 
 def _config(tmp_path, toy_jsonl, **method):
-    cfg = {"data": {"path": str(toy_jsonl), "text": "body", "label": "topic"},
-           "output_dir": str(tmp_path / "run"), **method}
+    cfg = {
+        "data": {"path": str(toy_jsonl), "text": "body", "label": "topic"},
+        "output_dir": str(tmp_path / "run"),
+        **method,
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
 
 
 def test_train_predict_evaluate_report_with_embedding_head(tmp_path, toy_jsonl, tiny_llama, capsys):
-    cfg = _config(tmp_path, toy_jsonl, method="embedding_head", model=tiny_llama, lora={"r": 4},
-                  training={"epochs": 8, "batch_size": 8, "learning_rate": 0.005, "progress_bar": False})
+    cfg = _config(
+        tmp_path,
+        toy_jsonl,
+        method="embedding_head",
+        model=tiny_llama,
+        lora={"r": 4},
+        training={"epochs": 8, "batch_size": 8, "learning_rate": 0.005, "progress_bar": False},
+    )
     assert main(["train", str(cfg)]) == 0
     printed = capsys.readouterr().out
     assert "macro" in printed.lower() and "causalclf predict" in printed
@@ -67,17 +78,33 @@ def test_train_tfidf_from_yaml(tmp_path, toy_jsonl):
     "raw, message",
     [
         ({"method": "tfidf"}, "missing required key 'data'"),
-        ({"data": "x", "method": "embeding_head"}, "did you mean 'embedding_head'"),
-        ({"data": "x", "method": "embedding_head", "polling": "last"}, "unknown key 'polling'.*did you mean 'pooling'"),
-        ({"data": "x", "method": "embedding_head", "max_length": "long"}, "max_length: 'long' is not an integer"),
-        ({"data": "x", "method": "embedding_head", "training": {"epoch": 1}}, "training: unknown key 'epoch'.*did you mean 'epochs'"),
-        ({"data": "x", "method": "embedding_head", "lora": {"rank": 8}}, "lora: unknown key 'rank'.*LoraConfig accepts"),
-        ({"data": "x", "method": "tfidf", "train_size": -3}, "train_size: -3 must be above 0"),
-        ({"data": "x", "method": "tfidf", "distill": {"studnet": {}}}, "distill: unknown key 'studnet'.*did you mean 'student'"),
+        ({"data": "bbc-news", "method": "embeding_head"}, "did you mean 'embedding_head'"),
+        (
+            {"data": "bbc-news", "method": "embedding_head", "polling": "last"},
+            "unknown key 'polling'.*did you mean 'pooling'",
+        ),
+        (
+            {"data": "bbc-news", "method": "embedding_head", "max_length": "long"},
+            "max_length: 'long' is not an integer",
+        ),
+        (
+            {"data": "bbc-news", "method": "embedding_head", "training": {"epoch": 1}},
+            "training: unknown key 'epoch'.*did you mean 'epochs'",
+        ),
+        (
+            {"data": "bbc-news", "method": "embedding_head", "lora": {"rank": 8}},
+            "lora: unknown key 'rank'.*LoraConfig accepts",
+        ),
+        ({"data": "bbc-news", "method": "tfidf", "train_size": -3}, "train_size: -3 must be above 0"),
+        (
+            {"data": "bbc-news", "method": "tfidf", "distill": {"studnet": {}}},
+            "distill: unknown key 'studnet'.*did you mean 'student'",
+        ),
         (["data"], "top level must be a mapping"),
     ],
 )
 def test_config_errors_name_the_key_and_why(raw, message):
+    """Each mistake alone in an otherwise valid config (bbc-news is a named dataset) is named."""
     with pytest.raises(ConfigError, match=message):
         parse_config(raw, "cfg.yaml")
 
@@ -103,11 +130,21 @@ def test_calibrate_fits_temperature_on_validation_and_reports_before_after(tmp_p
     assert float(loaded.temperature_) == pytest.approx(cal["temperature"])  # applied at predict time
 
 
-@pytest.mark.parametrize("method, params", [
-    ("instruction", {"inference": "constrained", "lora": {"r": 4}, "max_length": 16,
-                     "training": {"epochs": 1, "batch_size": 8, "progress_bar": False}}),
-    ("prompt", {"k_shot": 1}),
-])
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        (
+            "instruction",
+            {
+                "inference": "constrained",
+                "lora": {"r": 4},
+                "max_length": 16,
+                "training": {"epochs": 1, "batch_size": 8, "progress_bar": False},
+            },
+        ),
+        ("prompt", {"k_shot": 1}),
+    ],
+)
 def test_train_accepts_instruction_and_prompt_methods(tmp_path, toy_jsonl, tiny_llama, method, params):
     cfg = _config(tmp_path, toy_jsonl, method=method, model=tiny_llama, **params)
     assert main(["train", str(cfg)]) == 0
@@ -122,15 +159,22 @@ def test_train_accepts_instruction_and_prompt_methods(tmp_path, toy_jsonl, tiny_
 
 
 def _tiny_student(tiny_bert) -> dict:
-    return {"model": tiny_bert, "max_length": 32,
-            "training": {"epochs": 6, "learning_rate": 3e-3, "batch_size": 8, "progress_bar": False,
-                         "logging_steps": 1000}}
+    return {
+        "model": tiny_bert,
+        "max_length": 32,
+        "training": {"epochs": 6, "learning_rate": 3e-3, "batch_size": 8, "progress_bar": False, "logging_steps": 1000},
+    }
 
 
 def test_encoder_from_yaml_with_a_distill_section(tmp_path, toy_jsonl, tiny_bert):
     # The teacher here is the encoder itself (method: encoder); its student is a second tiny BERT.
-    cfg = _config(tmp_path, toy_jsonl, method="encoder", **_tiny_student(tiny_bert),
-                  distill={"student": _tiny_student(tiny_bert), "temperature": 2.0, "alpha": 0.5})
+    cfg = _config(
+        tmp_path,
+        toy_jsonl,
+        method="encoder",
+        **_tiny_student(tiny_bert),
+        distill={"student": _tiny_student(tiny_bert), "temperature": 2.0, "alpha": 0.5},
+    )
     assert main(["train", str(cfg)]) == 0
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
@@ -146,9 +190,29 @@ def test_distill_verb(tmp_path, toy_jsonl, tiny_bert, capsys):
     more = tmp_path / "more.txt"
     more.write_text("\n".join(toy_single_label(6, seed=5)[0]) + "\n")
     out = tmp_path / "student"
-    assert main(["distill", str(tmp_path / "run" / "model"), str(cfg), "-o", str(out), "--student", tiny_bert,
-                 "--epochs", "6", "--learning-rate", "0.003", "--max-length", "32", "--unlabeled", str(more),
-                 "--int8-inference"]) == 0
+    assert (
+        main(
+            [
+                "distill",
+                str(tmp_path / "run" / "model"),
+                str(cfg),
+                "-o",
+                str(out),
+                "--student",
+                tiny_bert,
+                "--epochs",
+                "6",
+                "--learning-rate",
+                "0.003",
+                "--max-length",
+                "32",
+                "--unlabeled",
+                str(more),
+                "--int8-inference",
+            ]
+        )
+        == 0
+    )
     record = json.loads((out / "distill.json").read_text())
     from causalclf.data import load_dataset
 

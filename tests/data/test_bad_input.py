@@ -1,4 +1,5 @@
 """Bad rows raise a DataError naming file, row and column; on_error="skip" counts and lists them."""
+
 from __future__ import annotations
 
 import logging
@@ -6,6 +7,7 @@ import logging
 import pytest
 
 from causalclf.data import DataError, load_dataset, read_texts
+
 
 def _csv(bad: str | bytes) -> bytes:
     """A CSV file of 22 rows whose line 3 is `bad` (line 1 is the header)."""
@@ -128,7 +130,7 @@ def test_nothing_left_is_an_error(tmp_path):
 
 
 def test_read_texts_reports_bad_rows(tmp_path):
-    path = _write(tmp_path, "in.csv", "text\nfine\n\"\"\nalso fine\n")
+    path = _write(tmp_path, "in.csv", 'text\nfine\n""\nalso fine\n')
     with pytest.raises(DataError, match=r"in\.csv, line 3, column 'text': empty text"):
         read_texts(path)
     assert read_texts(path, on_error="skip") == (["fine", "also fine"], ["in.csv:2", "in.csv:4"])

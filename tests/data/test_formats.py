@@ -1,4 +1,5 @@
 """Every input format loads to the same texts and labels; templates; single and multi labels."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,12 @@ import pandas as pd
 import pytest
 
 from causalclf.data import DataConfig, DataError, load_dataset, read_texts
+from causalclf.errors import ConfigError
 
 ROWS = [  # 10 per class, so every split of 0.8/0.1/0.1 can hold each class
     {"title": f"{topic} title {i}", "body": f"{topic} body {i}", "label": topic}
-    for topic in ("sport", "money", "film") for i in range(10)
+    for topic in ("sport", "money", "film")
+    for i in range(10)
 ]
 
 
@@ -79,11 +82,15 @@ def test_hf_disk_dataset_and_dataset_dict(tmp_path, frame):
     ds = load_dataset(str(tmp_path / "one"), text="body")
     assert [len(ds[s]) for s in ds] == [24, 3, 3]
 
-    features = datasets.Features({"body": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=["film", "money", "sport"])})
+    features = datasets.Features(
+        {"body": datasets.Value("string"), "label": datasets.ClassLabel(names=["film", "money", "sport"])}
+    )
+
     def part(rows):
-        return datasets.Dataset.from_dict({"body": [r["body"] for r in rows], "label": [r["label"] for r in rows]},
-                                          features=features)
+        return datasets.Dataset.from_dict(
+            {"body": [r["body"] for r in rows], "label": [r["label"] for r in rows]}, features=features
+        )
+
     datasets.DatasetDict({"train": part(ROWS[::2]), "test": part(ROWS[1::2])}).save_to_disk(str(tmp_path / "dd"))
     dd = load_dataset({"path": str(tmp_path / "dd"), "text": "body"})
     # the given test split is kept; validation is carved from train (0.1 / 0.9 of it)
@@ -120,7 +127,8 @@ def test_multi_label_lists_in_jsonl(tmp_path):
 
 def test_multi_label_delimiter_in_csv(tmp_path):
     pd.DataFrame({"text": ["x", "y", "z", "w"], "label": ["G,B", "H", " A , G ", "B"]}).to_csv(
-        tmp_path / "m.csv", index=False)
+        tmp_path / "m.csv", index=False
+    )
     ds = load_dataset({"path": str(tmp_path / "m.csv"), "label_delimiter": ",", "split": {"train": 1.0}})
     got = dict(zip(ds["train"].texts, ds["train"].labels))
     assert got == {"x": ["B", "G"], "y": ["H"], "z": ["A", "G"], "w": ["B"]}
@@ -157,15 +165,14 @@ def test_label_map_renames_and_rejects_unknown(tmp_path):
 
 def test_headerless_csv_with_column_names(tmp_path):
     (tmp_path / "h.csv").write_text('"1","Title A","Body A"\n"2","Title B","Body B"\n')
-    ds = load_dataset(tmp_path / "h.csv", columns=["y", "t", "b"], text="{t}: {b}", label="y",
-                      split={"train": 1.0})
+    ds = load_dataset(tmp_path / "h.csv", columns=["y", "t", "b"], text="{t}: {b}", label="y", split={"train": 1.0})
     assert ds["train"].texts == ["Title A: Body A", "Title B: Body B"] and ds["train"].ids == ["h.csv:1", "h.csv:2"]
 
 
 def test_config_is_checked():
     with pytest.raises(DataError, match="exactly one of"):
         DataConfig()
-    with pytest.raises(DataError, match="sum to 1"):
+    with pytest.raises(ConfigError, match="split: the fractions must sum to 1"):  # a value: the field's own check
         DataConfig(path="x", split={"train": 0.5, "test": 0.1})
     with pytest.raises(DataError, match="unknown data config keys"):
         load_dataset({"path": "x", "txt": "body"})
@@ -187,18 +194,25 @@ def test_read_texts(tmp_path, kind):
     else:
         path = tmp_path / f"in.{kind}"
         frame = pd.DataFrame({"body": texts})
-        {"csv": lambda: frame.to_csv(path, index=False), "parquet": lambda: frame.to_parquet(path),
-         "jsonl": lambda: frame.to_json(path, orient="records", lines=True)}[kind]()
+        {
+            "csv": lambda: frame.to_csv(path, index=False),
+            "parquet": lambda: frame.to_parquet(path),
+            "jsonl": lambda: frame.to_json(path, orient="records", lines=True),
+        }[kind]()
     got, ids = read_texts(path, text="body")
     assert got == texts and len(set(ids)) == 3
-    assert ids[0] == {"folder": "0.txt", "txt": "in.txt:1", "csv": "in.csv:2", "jsonl": "in.jsonl:1",
-                      "parquet": "in.parquet:1"}[kind]
+    assert (
+        ids[0]
+        == {"folder": "0.txt", "txt": "in.txt:1", "csv": "in.csv:2", "jsonl": "in.jsonl:1", "parquet": "in.parquet:1"}[
+            kind
+        ]
+    )
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
 def test_a_one_megabyte_field_loads(tmp_path, suffix):
     # Python's csv module stops at 131,072 characters a field unless told otherwise (readers.CSV_FIELD_LIMIT).
-    big = ("a long document, with \"quotes\" and commas " * 30_000)[:1_000_000]
+    big = ('a long document, with "quotes" and commas ' * 30_000)[:1_000_000]
     frame = pd.DataFrame({"text": [big, "short one", "another"], "label": ["a", "b", "a"]})
     path = tmp_path / f"big.{suffix}"
     frame.to_csv(path, index=False) if suffix == "csv" else frame.to_json(path, orient="records", lines=True)

@@ -1,4 +1,5 @@
 """The named datasets: bundled bbc-news, and ag_news / uspto from the shared data folder."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,15 +48,20 @@ def test_bbc_news_without_the_package(monkeypatch):
 
 def test_uspto(shared_data):
     ds = load_dataset({"name": "uspto", "root": str(shared_data)})
-    # 34 texts repeat an earlier one (in the author's split too): dropped, in train and validation only
-    assert ds.report.duplicates_dropped == 34 and "34 exact duplicate texts dropped" in ds.summary()
-    assert {s: len(d) for s, d in ds.items()} == {"train": 5584 - 25, "validation": 698 - 9, "test": 698}
+    # The author's validation and test splits are kept whole; 16 training texts that repeat one of theirs leave
+    # train (they would leak), as do 17 repeats within train
+    assert ds.report.duplicates_dropped == 17 and "17 exact duplicate texts dropped" in ds.summary()
+    assert len(ds.report.leaked_from_train) == 16 and ds.report.leaked_from_train[0] == "train.csv:383"
+    assert "16 training texts also in the validation or test split dropped from train" in ds.summary()
+    assert {s: len(d) for s, d in ds.items()} == {"train": 5584 - 17 - 16, "validation": 698, "test": 698}
+    train = set(ds["train"].texts)
+    assert not train & set(ds["validation"].texts) and not train & set(ds["test"].texts)
     assert ds.label_space.multi_label and ds.label_space.names == list("ABCDEFGH")
     assert ds["train"].labels[:2] == [["G"], ["G", "H"]]
     title, abstract = ds["train"].texts[0].split("\n")
     assert title.startswith("Systems and methods for protecting content") and abstract.startswith("utility ")
     assert "  " not in abstract
-    assert ds["test"].label_counts()["D"] == 3 and ds["train"].label_counts()["G"] == 2475
+    assert ds["test"].label_counts()["D"] == 3 and ds["train"].label_counts()["G"] == 2472
 
 
 def test_ag_news(shared_data, monkeypatch):
@@ -67,9 +73,13 @@ def test_ag_news(shared_data, monkeypatch):
     texts = [t for d in ds.values() for t in d.texts]
     for leftover in ("#39;", "#36;", "\\", "&lt;", "&gt;", "#151;"):
         assert not any(leftover in t for t in texts), leftover
-    assert any(t.startswith("The Race is On: Second Private Team Sets Launch Date for Human Spaceflight (SPACE.com)\n"
-                            "SPACE.com - TORONTO, Canada -- A second team of rocketeers competing for the $10 million")
-               for t in texts)
+    assert any(
+        t.startswith(
+            "The Race is On: Second Private Team Sets Launch Date for Human Spaceflight (SPACE.com)\n"
+            "SPACE.com - TORONTO, Canada -- A second team of rocketeers competing for the $10 million"
+        )
+        for t in texts
+    )
 
 
 def test_shared_root_missing_is_explained(tmp_path):
@@ -108,8 +118,18 @@ def test_reuters_modapte_split_from_the_sgml(reuters):
 
 def test_reuters_top_k_keeps_the_r10_topics_and_reports_what_it_dropped(shared_data):
     r10 = load_dataset("reuters", root=str(shared_data), drop_duplicates=False, top_k=10)
-    assert r10.label_space.names == ["acq", "corn", "crude", "earn", "grain", "interest", "money-fx", "ship",
-                                     "trade", "wheat"]
+    assert r10.label_space.names == [
+        "acq",
+        "corn",
+        "crude",
+        "earn",
+        "grain",
+        "interest",
+        "money-fx",
+        "ship",
+        "trade",
+        "wheat",
+    ]
     assert len(r10["train"]) + len(r10["validation"]) == 6490 and len(r10["test"]) == 2545  # the usual R10
     report = r10.report
     assert len(report.labels_dropped) == 108 and "cocoa" in report.labels_dropped

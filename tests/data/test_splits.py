@@ -1,4 +1,5 @@
 """Splits: stratified, iteratively stratified for multi-label, seeded, and shared label space."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,7 @@ def _single(tmp_path, counts=None):
 
 def _multi_labels(n=600, seed=0):
     rng = random.Random(seed)
-    common, rare = list("ABCDEF"), ["R1", "R2"]
+    common = list("ABCDEF")
     labels = []
     for i in range(n):
         ys = set(rng.sample(common, rng.choice([1, 1, 2, 3])))
@@ -39,8 +40,9 @@ def _multi_labels(n=600, seed=0):
 
 def _multi(tmp_path):
     labels = _multi_labels()
-    pd.DataFrame({"text": [f"doc {i}" for i in range(len(labels))], "label": [",".join(y) for y in labels]}
-                 ).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame({"text": [f"doc {i}" for i in range(len(labels))], "label": [",".join(y) for y in labels]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
     return tmp_path / "m.csv"
 
 
@@ -78,8 +80,9 @@ def test_label_space_is_shared_and_built_from_all_splits(tmp_path):
     pd.DataFrame({"text": ["a1", "a2", "b1"], "label": ["a", "a", "b"]}).to_csv(tmp_path / "tr.csv", index=False)
     pd.DataFrame({"text": ["c1", "a3"], "label": ["c", "a"]}).to_csv(tmp_path / "te.csv", index=False)
     pd.DataFrame({"text": ["b2"], "label": ["b"]}).to_csv(tmp_path / "va.csv", index=False)
-    ds = load_dataset({"train": str(tmp_path / "tr.csv"), "validation": str(tmp_path / "va.csv"),
-                       "test": str(tmp_path / "te.csv")})
+    ds = load_dataset(
+        {"train": str(tmp_path / "tr.csv"), "validation": str(tmp_path / "va.csv"), "test": str(tmp_path / "te.csv")}
+    )
     assert ds.label_space == LabelSpace(["a", "b", "c"])
     assert all(s.label_space is ds.label_space for s in ds.values())
     assert [len(ds[s]) for s in ds] == [3, 1, 2]  # given splits are kept as they are
@@ -114,8 +117,9 @@ def test_limit_is_a_stratified_sample(tmp_path):
 
 def test_sample_is_stratified_ordered_and_seeded():
     labels = ["x"] * 80 + ["y"] * 20
-    data = TextDataset([f"t{i}" for i in range(100)], labels, LabelSpace.from_labels(labels),
-                       [f"f:{i}" for i in range(100)])
+    data = TextDataset(
+        [f"t{i}" for i in range(100)], labels, LabelSpace.from_labels(labels), [f"f:{i}" for i in range(100)]
+    )
     s = data.sample(10, seed=3)
     assert len(s) == 10 and Counter(s.labels) == {"x": 8, "y": 2}
     assert s.ids == sorted(s.ids, key=lambda i: int(i[2:])) and s.label_space is data.label_space
@@ -157,14 +161,18 @@ def test_pre_split_with_a_dataset_dict_inside_is_refused(tmp_path):
     import datasets
 
     datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"], "label": ["x"]})}).save_to_disk(
-        str(tmp_path / "dd"))
+        str(tmp_path / "dd")
+    )
     with pytest.raises(DataError, match="holds its own splits"):
         load_dataset({"train": str(tmp_path / "dd"), "test": str(tmp_path / "dd")})
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.dictionaries(st.sampled_from("abcde"), st.integers(2, 40), min_size=2), st.integers(0, 5),
-       st.sampled_from([[0.8, 0.2], [0.5, 0.5], [0.7, 0.3]]))
+@given(
+    st.dictionaries(st.sampled_from("abcde"), st.integers(2, 40), min_size=2),
+    st.integers(0, 5),
+    st.sampled_from([[0.8, 0.2], [0.5, 0.5], [0.7, 0.3]]),
+)
 def test_stratified_parts_hold_each_class_in_proportion_within_one_item(counts, seed, fractions):
     labels = [c for c, n in sorted(counts.items()) for _ in range(n)]
     sizes = split_sizes(len(labels), fractions)
@@ -178,12 +186,24 @@ def test_stratified_parts_hold_each_class_in_proportion_within_one_item(counts, 
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["x", "y", "z", "w"]), st.sampled_from("ab")), min_size=12, max_size=60),
-       st.integers(0, 5))
+@given(
+    st.lists(st.tuples(st.sampled_from(["x", "y", "z", "w"]), st.sampled_from("ab")), min_size=12, max_size=60),
+    st.integers(0, 5),
+)
 def test_kept_duplicates_never_straddle_splits(tmp_path_factory, rows, seed):
     path = tmp_path_factory.mktemp("dups") / "d.jsonl"
     path.write_text("".join(json.dumps({"text": f"text {t}", "label": y}) + "\n" for t, y in rows))
-    ds = load_dataset({"path": str(path), "drop_duplicates": False, "seed": seed, "split": {"train": 0.5, "test": 0.5}})
+    spec = {"path": str(path), "drop_duplicates": False, "seed": seed, "split": {"train": 0.5, "test": 0.5}}
+    distinct = {t: y for t, y in reversed(rows)}  # a text's group goes where its first row's label sends it
+    if len(distinct) < 2 or len(set(y for _, y in rows)) < 2:  # too few texts for two splits, or one class
+        with pytest.raises(DataError, match="too few rows to split|of one class"):
+            load_dataset(spec)
+        return
+    try:
+        ds = load_dataset(spec)
+    except DataError as e:  # the training half drew texts of one class only: said so, never split silently
+        assert "of one class" in str(e)
+        return
     assert sum(len(d) for d in ds.values()) == len(rows)  # a partition: nothing lost, nothing twice
     assert not set(ds["train"].texts) & set(ds["test"].texts)
 

@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 from scipy.special import expit, softmax
@@ -6,6 +8,7 @@ from sklearn.metrics import brier_score_loss, log_loss
 from causalclf.evaluation import brier_score, expected_calibration_error, reliability_diagram, temperature_scale
 from causalclf.evaluation.calibration import calibration_bins, logit_nll, negative_log_likelihood
 from causalclf.methods.base import Classifier
+from causalclf.methods.params import MethodParams
 
 # Four items, three classes.   top prob (confidence)   argmax right?
 PROBA = np.array(
@@ -107,13 +110,16 @@ def test_reliability_diagram_writes_png(tmp_path):
     assert any("ECE 0.463" in text.get_text() for text in ax.get_legend().get_texts())
 
 
-class _FixedLogits(Classifier):
-    """The smallest Classifier: logits looked up by text, to exercise the base's temperature path."""
+@dataclass(repr=False, eq=False)
+class _FixedLogitsParams(MethodParams):
+    table: dict | None = None
+
+
+class _FixedLogits(_FixedLogitsParams, Classifier):
+    """The smallest Classifier (its parameters' dataclass and the interface): logits looked up by text, to exercise
+    the base's temperature path."""
 
     method_name = "fixed-logits-test"
-
-    def __init__(self, table=None):
-        self.table = table
 
     def fit(self, texts, labels, validation=None):
         self._init_labels(labels)

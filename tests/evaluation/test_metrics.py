@@ -30,7 +30,9 @@ def test_single_label_matches_scikit_learn(seed):
         assert m[f"{avg}_f1"] == pytest.approx(f1_score(y, p, average=avg))
     pr, rc, f1, sup = precision_recall_fscore_support(y, p, zero_division=0)
     for j, name in enumerate(NAMES):
-        assert m["per_class"][name] == pytest.approx({"precision": pr[j], "recall": rc[j], "f1": f1[j], "support": sup[j]})
+        assert m["per_class"][name] == pytest.approx(
+            {"precision": pr[j], "recall": rc[j], "f1": f1[j], "support": sup[j]}
+        )
     assert m["confusion_matrix"] == confusion_matrix(y, p).tolist()
     assert {"ece", "brier", "nll"} <= m.keys()
 
@@ -98,10 +100,12 @@ def test_a_true_label_the_model_never_saw_is_counted_named_and_wrong_never_a_cra
     # the unseen item predicted "a" is a false alarm for "a": precision 1/2, recall 1/2
     assert m["per_class"]["a"]["precision"] == pytest.approx(0.5) and m["per_class"]["a"]["support"] == 2
     known = [0, 1, 4]
-    assert m["ece"] == pytest.approx(classification_metrics([y_true[i] for i in known], [y_pred[i] for i in known],
-                                                            space, proba=proba[known])["ece"])
-    assert "2 item(s) carry a true label the model never saw in training, scored as wrong: 'zzz' (2)" in \
-        format_metrics(m)
+    assert m["ece"] == pytest.approx(
+        classification_metrics([y_true[i] for i in known], [y_pred[i] for i in known], space, proba=proba[known])["ece"]
+    )
+    assert "2 item(s) carry a true label the model never saw in training, scored as wrong: 'zzz' (2)" in format_metrics(
+        m
+    )
 
     multi = LabelSpace(["a", "b"], multi_label=True)
     mm = classification_metrics([["a", "zzz"], ["b"]], [["a"], ["b"]], multi)
@@ -113,5 +117,7 @@ def test_classes_without_test_items_are_listed_and_macro_f1_explained():
     m = classification_metrics(["a", "a", "b"], ["a", "a", "b"], space)
     assert m["accuracy"] == 1.0 and m["macro_f1"] == pytest.approx(2 / 3)  # c scores 0 for lack of items
     assert m["classes_without_support"] == ["c"] and m["macro_f1_supported"] == 1.0
-    assert "no test item of class(es) 'c': macro-F1 counts each as F1 0; over the 2 classes with test items it " \
-           "is 1.0000" in format_metrics(m)
+    assert (
+        "no test item of class(es) 'c': macro-F1 counts each as F1 0; over the 2 classes with test items it "
+        "is 1.0000" in format_metrics(m)
+    )

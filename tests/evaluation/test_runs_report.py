@@ -31,7 +31,12 @@ def _single_run(tmp_path, name, accuracy, seed, y, proba=True, **info):
 
 def test_save_and_load_round_trip(tmp_path):
     y = np.random.default_rng(0).integers(0, 3, 50)
-    info = {"method": "embedding-head", "model": "tiny", "trainable_parameters": np.int64(1234), "docs_per_second": np.float32(2.5)}
+    info = {
+        "method": "embedding-head",
+        "model": "tiny",
+        "trainable_parameters": np.int64(1234),
+        "docs_per_second": np.float32(2.5),
+    }
     record = _single_run(tmp_path, "emb", 0.8, 3, y, **info)
     on_disk = json.loads((tmp_path / "emb" / "metrics.json").read_text())
     assert on_disk == record
@@ -78,7 +83,13 @@ class _Collector(HTMLParser):
 
 def test_report_contains_every_run_and_is_self_contained(tmp_path):
     y = np.random.default_rng(0).integers(0, 3, 200)
-    costs = {"method": "embedding-head", "model": "tiny", "dataset": "toy", "trainable_parameters": 5000, "docs_per_second": 40.0}
+    costs = {
+        "method": "embedding-head",
+        "model": "tiny",
+        "dataset": "toy",
+        "trainable_parameters": 5000,
+        "docs_per_second": 40.0,
+    }
     _single_run(tmp_path, "emb/seed0", 0.9, 0, y, **costs)
     _single_run(tmp_path, "emb/seed1", 0.85, 1, y, **costs)
     _single_run(tmp_path, "zero-shot <frozen>", 0.6, 2, y, proba=False, method="prompting", model="tiny",

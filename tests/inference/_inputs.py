@@ -1,4 +1,5 @@
 """Input files written by the standard writers (csv, json, pyarrow), for the readers to read back."""
+
 from __future__ import annotations
 
 import csv

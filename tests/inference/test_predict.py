@@ -1,4 +1,5 @@
 """`causalclf predict` end to end on small files: formats, bad rows, output checks, batches, truncation."""
+
 from __future__ import annotations
 
 import csv
@@ -26,7 +27,7 @@ def _read_output(path):
         return [r["id"] for r in rows], [r["label"] for r in rows], [r.get("proba") for r in rows]
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
     labels = [list(y) if not isinstance(y, str) else json.loads(y) if y.startswith("[") else y for y in frame.label]
-    proba = frame.filter(like="proba_").rename(columns=lambda c: c[len("proba_"):])
+    proba = frame.filter(like="proba_").rename(columns=lambda c: c[len("proba_") :])
     return list(frame.id), labels, proba.to_dict("records")
 
 
@@ -69,9 +70,9 @@ def test_stdout_is_json_lines_as_before(tmp_path, tfidf_model, capsys):
 
 def _with_bad_rows(tmp_path):
     lines = [json.dumps({"body": t}) for t in TEXTS]
-    lines[4] = json.dumps({"body": "   "})         # line 5: empty text
-    lines[9] = '{"body": "unterminated'             # line 10: unparseable
-    lines[15] = json.dumps({"title": "no body"})    # line 16: missing field
+    lines[4] = json.dumps({"body": "   "})  # line 5: empty text
+    lines[9] = '{"body": "unterminated'  # line 10: unparseable
+    lines[15] = json.dumps({"title": "no body"})  # line 16: missing field
     path = tmp_path / "bad.jsonl"
     path.write_bytes(("\n".join(lines) + "\n").encode() + b'{"body": "caf\xe9"}\n')  # line 22: not UTF-8
     return path
@@ -80,18 +81,39 @@ def _with_bad_rows(tmp_path):
 def test_skip_accounts_for_every_row(tmp_path, tfidf_model, capsys):
     path = _with_bad_rows(tmp_path)
     out = tmp_path / "out.jsonl"
-    assert main(["predict", tfidf_model, str(path), "--text", "body", "-o", str(out), "--on-error", "skip",
-                 "--chunk-rows", "4"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                tfidf_model,
+                str(path),
+                "--text",
+                "body",
+                "-o",
+                str(out),
+                "--on-error",
+                "skip",
+                "--chunk-rows",
+                "4",
+            ]
+        )
+        == 0
+    )
     written = out.read_text().splitlines()
     summary = capsys.readouterr().err
     assert len(written) == 18 and "(22 rows read; 4 bad rows skipped: " in summary  # 22 in = 18 written + 4 skipped
-    for where in ("line 5, column 'body': empty text", "line 10: invalid JSON", "line 16, column 'body'",
-                  "line 22, column 'body': undecodable bytes"):
+    for where in (
+        "line 5, column 'body': empty text",
+        "line 10: invalid JSON",
+        "line 16, column 'body'",
+        "line 22, column 'body': undecodable bytes",
+    ):
         assert where in summary
     assert [json.loads(r)["id"] for r in written][4] == "bad.jsonl:6"
 
-    summary = predict_file(tfidf_model, path, tmp_path / "again.parquet", text="body", on_error="skip", chunk_rows=4,
-                           progress=False)
+    summary = predict_file(
+        tfidf_model, path, tmp_path / "again.parquet", text="body", on_error="skip", chunk_rows=4, progress=False
+    )
     assert (summary.counts.rows, summary.counts.texts, summary.counts.skipped) == (22, 18, 4)
 
 
@@ -99,7 +121,7 @@ def test_raise_names_file_line_and_column_before_the_model_loads(tmp_path, tfidf
     def never(model):
         raise AssertionError("the model loaded before the input was checked")
 
-    monkeypatch.setattr(runner, "_load", never)
+    monkeypatch.setattr(runner, "load_classifier", never)
     path = _with_bad_rows(tmp_path)
     assert main(["predict", tfidf_model, str(path), "--text", "body", "-o", str(tmp_path / "o.jsonl")]) == 2
     err = capsys.readouterr().err
@@ -111,11 +133,13 @@ def test_output_paths_are_checked_before_any_work(tmp_path, tfidf_model, capsys,
     monkeypatch.setattr(runner.TextSource, "scan", lambda *a: pytest.fail("the input was read"))
     path = write_texts(tmp_path, "txt", TEXTS)
     (tmp_path / "taken.jsonl").write_text("precious\n")
-    cases = {str(tmp_path / "missing" / "o.jsonl"): "the folder .*missing does not exist; create it first",
-             "/proc/o.jsonl": "cannot write in /proc",
-             str(tmp_path): "is a folder; give a file path",
-             str(tmp_path / "o.xlsx"): "cannot tell the output format from the extension",
-             str(tmp_path / "taken.jsonl"): "taken.jsonl already exists; remove it"}
+    cases = {
+        str(tmp_path / "missing" / "o.jsonl"): "the folder .*missing does not exist; create it first",
+        "/proc/o.jsonl": "cannot write in /proc",
+        str(tmp_path): "is a folder; give a file path",
+        str(tmp_path / "o.xlsx"): "cannot tell the output format from the extension",
+        str(tmp_path / "taken.jsonl"): "taken.jsonl already exists; remove it",
+    }
     for output, message in cases.items():
         assert main(["predict", tfidf_model, str(path), "-o", output]) == 2
         assert re.search(message, capsys.readouterr().err), output

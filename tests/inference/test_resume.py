@@ -1,4 +1,5 @@
 """--resume: after any kill, the output holds every input row exactly once, in order, as an uninterrupted run."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,13 @@ def _input(tmp_path, n):
 
 def _predict_cli(*args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.path.join(REPO, "src")}
-    return subprocess.Popen([sys.executable, "-m", "causalclf", "predict", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "causalclf", "predict", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_sigkilled_run_resumes_without_losing_or_repeating_a_row(tmp_path, tfidf_model):
@@ -132,11 +138,13 @@ def test_resume_refuses_another_model_input_or_setting(tmp_path, tfidf_model, tf
     path, out = _unfinished(tmp_path, tfidf_model)
     with pytest.raises(UserError, match=r"out.jsonl.parts holds an unfinished run.*--resume"):
         predict_file(tfidf_model, path, out, text="body", chunk_rows=7, progress=False)
-    refusals = {"the model differs": dict(model=tfidf_multi_model),
-                "the text column or template differs .*'body' then, '{body}' now": dict(text="{body}"),
-                "chunk_rows differs .*7 then, 9 now": dict(chunk_rows=9),
-                "the output format differs .*'jsonl' then, 'csv' now": dict(output_format="csv"),
-                "on_error differs": dict(on_error="skip")}
+    refusals = {
+        "the model differs": dict(model=tfidf_multi_model),
+        "the text column or template differs .*'body' then, '{body}' now": dict(text="{body}"),
+        "chunk_rows differs .*7 then, 9 now": dict(chunk_rows=9),
+        "the output format differs .*'jsonl' then, 'csv' now": dict(output_format="csv"),
+        "on_error differs": dict(on_error="skip"),
+    }
     for message, change in refusals.items():
         args = {"model": tfidf_model, "text": "body", **change}
         with pytest.raises(UserError, match=f"cannot resume: {message}"):

@@ -1,4 +1,5 @@
 """Sharded prediction: two processes under a launcher write one output equal to a lone process's."""
+
 from __future__ import annotations
 
 import os
@@ -26,11 +27,32 @@ def _free_port() -> int:
 LAUNCHERS = {
     # accelerate starts several CPU processes through torchrun only with --multi_gpu (--cpu wants mpirun);
     # with no GPU visible each process joins the group on CPU (gloo).
-    "accelerate": lambda port: [os.path.join(BIN, "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-                                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                                "--main_process_port", str(port), "-m", "causalclf"],
-    "torchrun": lambda port: [os.path.join(BIN, "torchrun"), "--nproc_per_node", "2", "--master_port", str(port),
-                              "-m", "causalclf"],
+    "accelerate": lambda port: [
+        os.path.join(BIN, "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+        "-m",
+        "causalclf",
+    ],
+    "torchrun": lambda port: [
+        os.path.join(BIN, "torchrun"),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+        "-m",
+        "causalclf",
+    ],
 }
 
 
@@ -43,9 +65,26 @@ def test_two_processes_write_what_one_writes(tmp_path, tfidf_model, launcher):
 
     sharded = tmp_path / "sharded.parquet"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": os.path.join(REPO, "src")}
-    run = subprocess.run([*LAUNCHERS[launcher](_free_port()), "predict", tfidf_model, str(path), "--text", "body",
-                          "-o", str(sharded), "--on-error", "skip", "--chunk-rows", "7"],
-                         env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            *LAUNCHERS[launcher](_free_port()),
+            "predict",
+            tfidf_model,
+            str(path),
+            "--text",
+            "body",
+            "-o",
+            str(sharded),
+            "--on-error",
+            "skip",
+            "--chunk-rows",
+            "7",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "over 2 processes" in run.stderr and run.stderr.count("wrote 141 predictions") == 1  # the main reports
     a, b = pd.read_parquet(alone), pd.read_parquet(sharded)

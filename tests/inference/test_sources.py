@@ -1,4 +1,5 @@
 """Chunked reading: the same ids and texts as the eager reader, for every format and any text."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from causalclf.data import DataError, read_texts
 from causalclf.inference import TextSource
 from tests.inference._inputs import TABULAR, write_rows, write_texts
 
-TEXTS = [f"text number {i}, with a comma and \"quotes\"\nand a second line" for i in range(23)]
+TEXTS = [f'text number {i}, with a comma and "quotes"\nand a second line' for i in range(23)]
 
 
 def _streamed(path, chunk_rows=5, **kw):
@@ -56,8 +57,9 @@ def test_chunks_are_fixed_runs_of_input_rows_bad_ones_included(tmp_path):
     assert [c.index for c in chunks] == [0, 1, 2, 3, 4]
     assert all(c.counts.rows == c.counts.texts + c.counts.skipped for c in chunks)
     assert chunks[0].ids == ["in.jsonl:1", "in.jsonl:2", "in.jsonl:3", "in.jsonl:5"]  # line 4 is bad
-    assert chunks[0].counts.examples == [f"{path}, line 4: invalid JSON: Expecting property name enclosed in "
-                                         "double quotes (character 2)"]
+    assert chunks[0].counts.examples == [
+        f"{path}, line 4: invalid JSON: Expecting property name enclosed in double quotes (character 2)"
+    ]
     wanted = list(source.chunks(5, wanted={1, 4}))  # the others are read past: same rows, same ids
     assert [(c.index, c.ids) for c in wanted] == [(c.index, c.ids) for c in chunks if c.index in (1, 4)]
     scan = source.scan(5)
@@ -66,7 +68,7 @@ def test_chunks_are_fixed_runs_of_input_rows_bad_ones_included(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_a_one_megabyte_field_reads(tmp_path, fmt):
-    big = ("word, \"quoted\"\tand more " * 50_000)[:1_000_000]
+    big = ('word, "quoted"\tand more ' * 50_000)[:1_000_000]
     path = write_rows(tmp_path / f"in.{fmt}", [{"body": "short"}, {"body": big}, {"body": "after"}])
     assert read_texts(path, text="body")[0] == ["short", big, "after"]
     assert _streamed(path, text="body")[0] == ["short", big, "after"]
@@ -76,8 +78,11 @@ def test_a_one_megabyte_field_reads(tmp_path, fmt):
 # (lone surrogates excluded: no UTF-8 file can hold one). A text must hold something besides
 # whitespace, or it is an empty-text bad row by design.
 any_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40).filter(str.strip)
-tricky = st.lists(st.one_of(any_text, st.sampled_from(['a,"b"', "x\r\ny", "\ufeffbom", "tab\there", "\u2028ls", '"'])),
-                  min_size=1, max_size=12)
+tricky = st.lists(
+    st.one_of(any_text, st.sampled_from(['a,"b"', "x\r\ny", "\ufeffbom", "tab\there", "\u2028ls", '"'])),
+    min_size=1,
+    max_size=12,
+)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
@@ -93,8 +98,13 @@ def test_any_text_round_trips_eager_and_streaming(tmp_path_factory, fmt, texts):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(any_text.filter(lambda t: "\n" not in t and "\r" not in t and not t.startswith("\ufeff")),
-                      min_size=1, max_size=12))
+@given(
+    texts=st.lists(
+        any_text.filter(lambda t: "\n" not in t and "\r" not in t and not t.startswith("\ufeff")),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_any_line_round_trips_through_a_text_file(tmp_path_factory, texts):
     # One text per line: a line break ends a text, and a leading byte-order mark is the file's encoding mark.
     path = write_texts(tmp_path_factory.mktemp("txt"), "txt", texts)

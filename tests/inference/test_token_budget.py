@@ -1,4 +1,5 @@
 """Token-budget batches: every text once, no batch over the budget, the same outputs as fixed batches."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from causalclf.methods import load_classifier
-from causalclf.methods.batching import batch_indices, batched
+from causalclf.runtime.batching import batch_indices, batched
 from tests.methods._encoders import tiny_bert  # noqa: F401  (fixture)
 
 LONG = "the match goal team player win football tennis money bank market stock price film " * 3
-MIXED = [" ".join(LONG.split()[: n]) for n in (1, 2, 3, 30, 5, 8, 40, 2, 1, 13, 21, 3, 6, 9, 1, 34, 2)]
+MIXED = [" ".join(LONG.split()[:n]) for n in (1, 2, 3, 30, 5, 8, 40, 2, 1, 13, 21, 3, 6, 9, 1, 34, 2)]
 
 
 @given(lengths=st.lists(st.integers(1, 64), max_size=80), budget=st.integers(64, 300))
@@ -86,14 +87,14 @@ def test_embedding_head_predicts_the_same_under_a_budget_and_keeps_to_it(head_mo
 
 
 def test_encoder_predicts_the_same_under_a_budget(tiny_bert):
-    from causalclf.methods.encoder import EncoderClassifier
+    from causalclf.methods.encoder.classifier import EncoderClassifier
     from tests.toy import toy_single_label
 
     texts, labels = toy_single_label(4)
-    clf = EncoderClassifier(model=tiny_bert, max_length=16, batch_size=3,
-                            training={"epochs": 1, "batch_size": 8, "progress_bar": False}).fit(texts, labels)
+    clf = EncoderClassifier(
+        model=tiny_bert, max_length=16, batch_size=3, training={"epochs": 1, "batch_size": 8, "progress_bar": False}
+    ).fit(texts, labels)
     fixed = clf.predict_proba(MIXED)
     shapes = _recording(clf.set_params(max_batch_tokens=32))
     np.testing.assert_allclose(clf.predict_proba(MIXED), fixed, atol=1e-5)
     assert all(n * width <= 32 for n, width in shapes)
-

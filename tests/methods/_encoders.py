@@ -1,4 +1,5 @@
 """A tiny random BERT built in-process, so encoder tests train in seconds."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,10 +22,16 @@ def build_tiny_bert(path: Path, seed: int = 0) -> Path:
 
     tok = build_tiny_tokenizer()
     tok.backend_tokenizer.post_processor = TemplateProcessing(
-        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.bos_token_id)])
+        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.bos_token_id)]
+    )
     config = BertConfig(
-        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, pad_token_id=tok.eos_token_id,
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=tok.eos_token_id,
         # BERT's 0.02 suits 768-wide layers; at width 32 it leaves the [CLS] attention so
         # flat that some seeds never find the multi-label toy's keywords in 20 epochs.
         initializer_range=0.1,
@@ -42,8 +49,15 @@ def tiny_bert(tmp_path_factory) -> str:
 
 def fast_training(**overrides) -> dict:
     """Training settings that fit the toy tasks in about a second on the tiny BERT."""
-    return {"epochs": 20, "learning_rate": 3e-3, "batch_size": 8, "progress_bar": False, "logging_steps": 1000,
-            "early_stopping_patience": None, **overrides}
+    return {
+        "epochs": 20,
+        "learning_rate": 3e-3,
+        "batch_size": 8,
+        "progress_bar": False,
+        "logging_steps": 1000,
+        "early_stopping_patience": None,
+        **overrides,
+    }
 
 
 @pytest.fixture

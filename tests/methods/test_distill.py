@@ -1,4 +1,5 @@
 """distill: a TF-IDF teacher teaches a tiny BERT student; the loss is the documented one."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from scipy.special import expit, softmax
 from torch.nn import functional as F
 
 from causalclf import EncoderClassifier, TfidfClassifier, distill
-from causalclf.methods.distill import DistillResult, distillation_loss, mean_kl, soft_targets
+from causalclf.distillation.student import DistillResult, distillation_loss, mean_kl, soft_targets
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
 from tests.toy import toy_multi_label, toy_single_label
 
@@ -79,30 +80,45 @@ def test_student_moves_toward_its_teacher(tiny_bert, tmp_path, task):
     validation, test = task(seed=1), task(seed=2)
     teacher = TfidfClassifier(ngram_range=(1, 1)).fit(texts, labels, validation=validation)
     student = EncoderClassifier(model=tiny_bert, training=fast_training())
-    result = distill(teacher, student, texts=texts, labels=labels, unlabeled_texts=unlabeled,
-                     validation=validation, test=test, temperature=2.0, alpha=0.5)
+    result = distill(
+        teacher,
+        student,
+        texts=texts,
+        labels=labels,
+        unlabeled_texts=unlabeled,
+        validation=validation,
+        test=test,
+        temperature=2.0,
+        alpha=0.5,
+    )
 
     assert isinstance(result, DistillResult) and result.student is student
     assert result.evaluated_on == "test" and result.n_evaluated == len(test[0])
     assert result.n_train == len(texts) + len(unlabeled)
     assert result.kl_after < 0.5 * result.kl_before
     assert result.student_macro_f1 >= 0.8 and result.f1_fraction == pytest.approx(
-        result.student_macro_f1 / result.teacher_macro_f1)
+        result.student_macro_f1 / result.teacher_macro_f1
+    )
     assert result.teacher_docs_per_s > 0 and result.student_docs_per_s > 0
     assert result.speedup == pytest.approx(result.student_docs_per_s / result.teacher_docs_per_s)
     assert student.labels_ == teacher.labels_
     json.dumps(result.to_dict())  # the report is JSON-able
     student.save_pretrained(tmp_path)
-    assert np.abs(EncoderClassifier.from_pretrained(tmp_path).predict_proba(test[0])
-                  - student.predict_proba(test[0])).max() <= 1e-5
+    assert (
+        np.abs(
+            EncoderClassifier.from_pretrained(tmp_path).predict_proba(test[0]) - student.predict_proba(test[0])
+        ).max()
+        <= 1e-5
+    )
 
 
 def test_distils_from_unlabelled_texts_alone(tiny_bert):
     texts, labels = toy_single_label()
     teacher = TfidfClassifier().fit(texts, labels)
     unlabeled, _ = toy_single_label(seed=3)
-    result = distill(teacher, EncoderClassifier(model=tiny_bert, training=fast_training(epochs=5)),
-                     texts=unlabeled, alpha=0.5)
+    result = distill(
+        teacher, EncoderClassifier(model=tiny_bert, training=fast_training(epochs=5)), texts=unlabeled, alpha=0.5
+    )
     assert result.evaluated_on == "train" and result.teacher_macro_f1 is None and result.f1_fraction is None
     assert result.kl_after < result.kl_before
 

@@ -1,18 +1,20 @@
 """EmbeddingHeadClassifier on tiny random Llamas: pooling, batching, parity, persistence, learning."""
+
 from __future__ import annotations
 
 import copy
 
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
 import torch
+from sklearn.exceptions import NotFittedError
 
 from causalclf import EmbeddingHeadClassifier
 from tests.toy import toy_multi_label, toy_single_label
 
-FAST = dict(epochs=12, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000,
-            early_stopping_patience=None)
+FAST = dict(
+    epochs=12, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000, early_stopping_patience=None
+)
 TEXTS = ["the match", "money and bank market with the stock price today", "film", "a vote on the law for the party"]
 
 
@@ -41,8 +43,7 @@ def test_embed_equals_last_token_hidden_state_of_each_text_alone(tiny_llama, pad
 def test_mean_and_max_pooling_ignore_padding(tiny_llama):
     for pooling in ("mean", "max"):
         batched = EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling, batch_size=4).embed(TEXTS)
-        alone = np.concatenate(
-            [EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling).embed([t]) for t in TEXTS])
+        alone = np.concatenate([EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling).embed([t]) for t in TEXTS])
         np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
@@ -82,7 +83,9 @@ def test_trainable_parameters_counts_requires_grad(fitted_single):
 def test_save_load_round_trip(fitted_single, tmp_path):
     clf, (val_texts, _) = fitted_single
     clf.save_pretrained(tmp_path / "m")
-    assert {"causalclf.json", "head.safetensors", "adapter", "tokenizer"} <= {p.name for p in (tmp_path / "m").iterdir()}
+    assert {"causalclf.json", "head.safetensors", "adapter", "tokenizer"} <= {
+        p.name for p in (tmp_path / "m").iterdir()
+    }
     loaded = EmbeddingHeadClassifier.from_pretrained(tmp_path / "m")
     assert np.abs(loaded.predict_proba(val_texts) - clf.predict_proba(val_texts)).max() <= 1e-5
     assert loaded.predict(val_texts) == clf.predict(val_texts)
@@ -132,8 +135,9 @@ def test_predictions_run_a_merged_copy_and_leave_the_trained_model_and_adapter_a
         torch.testing.assert_close(value, state[name], rtol=0, atol=0)
     assert clf.trainable_parameters == trainable
     clf.save_pretrained(tmp_path / "after")
-    before, after = (load_file(str(tmp_path / d / "adapter" / "adapter_model.safetensors"))
-                     for d in ("before", "after"))
+    before, after = (
+        load_file(str(tmp_path / d / "adapter" / "adapter_model.safetensors")) for d in ("before", "after")
+    )
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
 
 
@@ -172,8 +176,9 @@ def test_frozen_backbone_trains_head_on_features_computed_once(tiny_llama, monke
     calls = []
     real = embedding_head.pooled_features
     monkeypatch.setattr(embedding_head, "pooled_features", lambda *a, **k: calls.append(1) or real(*a, **k))
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=None, head="mlp", batch_size=64,
-                                  training=dict(FAST, epochs=30, learning_rate=1e-2))
+    clf = EmbeddingHeadClassifier(
+        model=tiny_llama, lora=None, head="mlp", batch_size=64, training=dict(FAST, epochs=30, learning_rate=1e-2)
+    )
     clf.fit(texts, labels, validation=val)
     assert len(calls) == 2  # one pass over train, one over validation; 30 epochs reuse them
     assert clf.trainable_parameters == sum(p.numel() for p in clf.model_.head.parameters())
@@ -182,8 +187,9 @@ def test_frozen_backbone_trains_head_on_features_computed_once(tiny_llama, monke
 
 def test_gradient_checkpointing_still_trains_adapters(tiny_llama):
     texts, labels = toy_single_label(4)
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 4}, gradient_checkpointing=True,
-                                  training=dict(FAST, epochs=3))  # the zero-init head passes no grad at step 1
+    clf = EmbeddingHeadClassifier(
+        model=tiny_llama, lora={"r": 4}, gradient_checkpointing=True, training=dict(FAST, epochs=3)
+    )  # the zero-init head passes no grad at step 1
     clf.fit(texts, labels)
     lora_b = [p for n, p in clf.model_.named_parameters() if "lora_B" in n]
     assert lora_b and all(p.abs().sum() > 0 for p in lora_b)  # LoRA B starts at zero
@@ -192,8 +198,7 @@ def test_gradient_checkpointing_still_trains_adapters(tiny_llama):
 def test_class_weight_balanced_weights_the_loss(tiny_llama):
     texts, labels = toy_single_label(6)
     texts, labels = texts + texts[:6], labels + labels[:6]
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=None, class_weight="balanced",
-                                  training=dict(FAST, epochs=1))
+    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=None, class_weight="balanced", training=dict(FAST, epochs=1))
     clf.fit(texts, labels)
     counts = np.bincount(clf.label_space_.encode(labels))
     np.testing.assert_allclose(clf.model_.loss_weight.numpy(), len(labels) / (3 * counts), rtol=1e-6)
@@ -215,8 +220,9 @@ def test_4bit_nf4_lora_trains_predicts_and_reloads_to_the_same_probabilities(qua
 
     texts, labels = toy_single_label(6)
     dtype = "auto" if torch.cuda.is_available() else "bfloat16"
-    clf = EmbeddingHeadClassifier(model=quantizable_llama, quantization="4bit", dtype=dtype,
-                                  training=dict(FAST, epochs=2))
+    clf = EmbeddingHeadClassifier(
+        model=quantizable_llama, quantization="4bit", dtype=dtype, training=dict(FAST, epochs=2)
+    )
     clf.fit(texts, labels)
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in clf.model_.modules())
     assert next(clf.model_.head.parameters()).dtype == torch.float32
@@ -241,8 +247,10 @@ def test_a_lower_layer_reads_that_block_through_the_final_norm_and_cuts_the_rest
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     full = AutoModel.from_pretrained(tiny_llama, dtype=torch.float32).eval()
     with torch.no_grad():
-        expected = [full.norm(full(**tok(t, return_tensors="pt"), output_hidden_states=True).hidden_states[1])[0, -1]
-                    for t in TEXTS]
+        expected = [
+            full.norm(full(**tok(t, return_tensors="pt"), output_hidden_states=True).hidden_states[1])[0, -1]
+            for t in TEXTS
+        ]
     np.testing.assert_allclose(base.embed(TEXTS), torch.stack(expected).numpy(), atol=1e-4)
 
     clf.save_pretrained(tmp_path / "m")
@@ -259,8 +267,9 @@ def test_best_layer_trains_a_head_per_block_from_one_pass_and_keeps_the_best(tin
     calls = []
     real = module.pooled_layers
     monkeypatch.setattr(module, "pooled_layers", lambda *a, **k: calls.append(1) or real(*a, **k))
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora=None, layer="best", batch_size=64,
-                                  training=dict(FAST, epochs=20, learning_rate=1e-2))
+    clf = EmbeddingHeadClassifier(
+        model=tiny_llama, lora=None, layer="best", batch_size=64, training=dict(FAST, epochs=20, learning_rate=1e-2)
+    )
     clf.fit(texts, labels, validation=val)
     assert len(calls) == 2  # one pass over train, one over validation, for every block at once
     assert sorted(clf.layer_scores_) == [1, 2]
@@ -285,13 +294,14 @@ def test_layer_errors(tiny_llama):
 
 
 def test_a_lora_budget_picks_the_rank_whose_adapters_come_nearest_it(tiny_llama):
-    from causalclf.backbones import load_model
-    from causalclf.methods.lora_budget import lora_parameters
+    from causalclf.backbones.adapters import lora_parameters
+    from causalclf.backbones.loading import load_model
 
     per_rank = lora_parameters(load_model(tiny_llama, "AutoModel"), 1)
     texts, labels = toy_single_label(2)
-    clf = EmbeddingHeadClassifier(model=tiny_llama, lora={"r": 8, "lora_alpha": 16}, lora_budget=3 * per_rank + 5,
-                                  training=dict(FAST, epochs=1))
+    clf = EmbeddingHeadClassifier(
+        model=tiny_llama, lora={"r": 8, "lora_alpha": 16}, lora_budget=3 * per_rank + 5, training=dict(FAST, epochs=1)
+    )
     clf.fit(texts, labels)
     adapters = sum(p.numel() for n, p in clf.model_.named_parameters() if "lora_" in n)
     assert adapters == 3 * per_rank  # rank 3, counted from the model

@@ -1,16 +1,16 @@
 """EncoderClassifier: a tiny random BERT learns the toy tasks; one check on real minilm-l6."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
 import torch
+from sklearn.exceptions import NotFittedError
 
 from causalclf import EncoderClassifier, TfidfClassifier, distill
 from causalclf.methods import load_classifier
-from causalclf.methods.encoder import FULL_FINETUNE_LEARNING_RATE
+from causalclf.methods.encoder.params import FULL_FINETUNE_LEARNING_RATE
 from tests.methods._encoders import fast_training, one_thread, tiny_bert  # noqa: F401  (fixtures)
-
 from tests.toy import toy_multi_label, toy_single_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,7 +24,8 @@ def test_learns_single_label_toy_task(tiny_bert):
     texts, labels = toy_single_label(n_per_class=20)
     test_texts, test_labels = toy_single_label(n_per_class=10, seed=1)
     clf = EncoderClassifier(model=tiny_bert, training=fast_training()).fit(
-        texts, labels, validation=toy_single_label(n_per_class=5, seed=2))
+        texts, labels, validation=toy_single_label(n_per_class=5, seed=2)
+    )
     assert clf.model_.config.problem_type == "single_label_classification"
     assert clf.model_.config.id2label == {0: "film", 1: "money", 2: "sport"}
     assert _accuracy(clf.predict(test_texts), test_labels) >= 0.9
@@ -44,8 +45,10 @@ def test_multi_label_trains_with_bce_on_float_targets(tiny_bert):
     assert batch["labels"].dtype == torch.float32 and batch["labels"].shape == (8, 3)
     with torch.no_grad():
         out = model(**batch)
-    by_hand = -(batch["labels"] * torch.log(torch.sigmoid(out.logits))
-                + (1 - batch["labels"]) * torch.log(1 - torch.sigmoid(out.logits))).mean()
+    by_hand = -(
+        batch["labels"] * torch.log(torch.sigmoid(out.logits))
+        + (1 - batch["labels"]) * torch.log(1 - torch.sigmoid(out.logits))
+    ).mean()
     torch.testing.assert_close(out.loss, by_hand, rtol=1e-5, atol=1e-6)
 
     from causalclf.evaluation.thresholds import tune_thresholds
@@ -60,7 +63,8 @@ def test_multi_label_trains_with_bce_on_float_targets(tiny_bert):
 def test_save_load_round_trip(tmp_path, tiny_bert, lora, task):
     texts, labels = task()
     clf = EncoderClassifier(model=tiny_bert, lora=lora, training=fast_training(epochs=2)).fit(
-        texts, labels, validation=(texts, labels))
+        texts, labels, validation=(texts, labels)
+    )
     clf.save_pretrained(tmp_path)
     assert (tmp_path / ("model" if lora is None else "adapter")).is_dir()
     loaded = load_classifier(tmp_path)
@@ -97,8 +101,16 @@ def test_predicting_before_fit_is_a_clear_error():
 @pytest.mark.slow
 def test_bundled_minilm_fine_tunes_and_round_trips(tmp_path):
     texts, labels = toy_single_label(n_per_class=6)
-    clf = EncoderClassifier(max_length=32, training={"epochs": 4, "learning_rate": 2e-4, "batch_size": 6,
-                                                     "progress_bar": False, "early_stopping_patience": None})
+    clf = EncoderClassifier(
+        max_length=32,
+        training={
+            "epochs": 4,
+            "learning_rate": 2e-4,
+            "batch_size": 6,
+            "progress_bar": False,
+            "early_stopping_patience": None,
+        },
+    )
     clf.fit(texts, labels)
     assert clf.trainable_parameters == sum(p.numel() for p in clf.model_.parameters())
     assert _accuracy(clf.predict(texts), labels) >= 0.8
@@ -174,7 +186,7 @@ def test_int8_copy_is_rebuilt_after_training(tiny_bert):
 
 
 def test_int8_quantization_refuses_models_off_the_cpu():
-    from causalclf.backbones import int8_for_cpu_inference
+    from causalclf.backbones.loading import int8_for_cpu_inference
 
     with pytest.raises(ValueError, match="CPU only"):
         int8_for_cpu_inference(torch.nn.Linear(4, 4, device="meta"))

@@ -1,16 +1,17 @@
 """InstructionClassifier end to end: SFT on the toy tasks, every inference mode, save/load."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score
 
-from causalclf.backbones import load_model, load_tokenizer
+from causalclf.backbones.adapters import lora_parameters
+from causalclf.backbones.loading import load_model, load_tokenizer
 from causalclf.methods import get_method
-from causalclf.methods.instruction import InstructionClassifier
-from causalclf.methods.lora_budget import lora_parameters
+from causalclf.methods.instruction.classifier import InstructionClassifier
 from tests.methods.test_instruction_parts import single_thread  # noqa: F401
 from tests.toy import toy_multi_label, toy_single_label
 
@@ -39,9 +40,19 @@ def _sharpened(source: str, path) -> str:
 
 
 def make(model, **kw):
-    params = dict(lora={"r": 8, "lora_alpha": 16, "lora_dropout": 0.0}, max_length=32, prompt_template="{text}",
-                  training={"epochs": 30, "learning_rate": 5e-3, "scheduler": "constant", "batch_size": 8,
-                            "progress_bar": False, "early_stopping_patience": None})
+    params = dict(
+        lora={"r": 8, "lora_alpha": 16, "lora_dropout": 0.0},
+        max_length=32,
+        prompt_template="{text}",
+        training={
+            "epochs": 30,
+            "learning_rate": 5e-3,
+            "scheduler": "constant",
+            "batch_size": 8,
+            "progress_bar": False,
+            "early_stopping_patience": None,
+        },
+    )
     return InstructionClassifier(model, **{**params, **kw})
 
 
@@ -118,8 +129,9 @@ def test_save_load_round_trip(which, request, tmp_path):
 def test_invalid_generations_follow_the_policy(which, policy, request, monkeypatch):
     clf, (texts, _) = request.getfixturevalue(which)
     texts = texts[:4]
-    readable = clf.labeler_.verbalizer.parse(clf.labeler_.verbalizer.verbalize(
-        [clf.labels_[0]] if clf.multi_label else clf.labels_[0]))
+    readable = clf.labeler_.verbalizer.parse(
+        clf.labeler_.verbalizer.verbalize([clf.labels_[0]] if clf.multi_label else clf.labels_[0])
+    )
     answers = [readable, None, readable, None]
     monkeypatch.setattr(clf.labeler_, "decode", lambda *a, **k: (list(answers), ["x", "?", "x", "??"]))
     monkeypatch.setattr(clf, "inference", "generate")

@@ -4,6 +4,7 @@ SFT masking and truncation, logits only where the SFT loss reads them, label sco
 cached prefix against a plain forward, decoding constrained to the label set, prompt layouts
 and the LoRA budget helper.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,17 +13,21 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from causalclf.backbones import (
-    BackboneOptions, count_trainable, lora_config, load_model, load_tokenizer, prepare_for_training,
+from causalclf.backbones.adapters import lora_config, lora_parameters, lora_rank_for_budget, lora_targets
+from causalclf.backbones.loading import (
+    BackboneOptions,
+    count_trainable,
+    load_model,
+    load_tokenizer,
+    prepare_for_training,
 )
 from causalclf.data.labels import LabelSpace
-from causalclf.methods import instruction
+from causalclf.methods.instruction import classifier as instruction
+from causalclf.methods.instruction.classifier import InstructionClassifier
 from causalclf.methods.lm_answer import label_scoring
 from causalclf.methods.lm_answer.constrained import LabelGrammar
-from causalclf.methods.instruction import InstructionClassifier
 from causalclf.methods.lm_answer.label_scoring import PrefixScorer
 from causalclf.methods.lm_answer.labeler import LMLabeler
-from causalclf.methods.lora_budget import lora_parameters, lora_rank_for_budget, lora_targets
 from causalclf.methods.lm_answer.prompts import PromptFormat
 from causalclf.methods.lm_answer.sft import IGNORE, sft_collator
 from causalclf.methods.lm_answer.verbalizers import Verbalizer
@@ -45,12 +50,19 @@ def lm(tiny_llama):
     return load_model(tiny_llama, "AutoModelForCausalLM", tokenizer=tokenizer).eval(), tokenizer
 
 
-def labeler(lm, names, multi_label=False, spec="name", separator=", ", template=None, max_length=None,
-            length_normalize=False):
+def labeler(
+    lm, names, multi_label=False, spec="name", separator=", ", template=None, max_length=None, length_normalize=False
+):
     model, tokenizer = lm
     v = Verbalizer.build(LabelSpace(names, multi_label=multi_label), spec, separator)
-    return LMLabeler(model, tokenizer, v, PromptFormat(v, tokenizer, template, max_length=max_length),
-                     batch_size=3, length_normalize=length_normalize)
+    return LMLabeler(
+        model,
+        tokenizer,
+        v,
+        PromptFormat(v, tokenizer, template, max_length=max_length),
+        batch_size=3,
+        length_normalize=length_normalize,
+    )
 
 
 def full_forward_log_prob(model, prompt: list[int], response: list[int]) -> float:
@@ -98,8 +110,10 @@ def test_loss_covers_exactly_the_response_and_its_end_token(tiny_llama, captured
 
 def test_model_loss_is_the_mean_over_masked_positions(lm):
     model, tokenizer = lm
-    rows = [{"input_ids": [5, 6, 7, 8, 2], "attention_mask": [1] * 5, "labels": [IGNORE] * 3 + [8, 2]},
-            {"input_ids": [9, 10, 2], "attention_mask": [1] * 3, "labels": [IGNORE, 10, 2]}]
+    rows = [
+        {"input_ids": [5, 6, 7, 8, 2], "attention_mask": [1] * 5, "labels": [IGNORE] * 3 + [8, 2]},
+        {"input_ids": [9, 10, 2], "attention_mask": [1] * 3, "labels": [IGNORE, 10, 2]},
+    ]
     batch = sft_collator(tokenizer)(rows)
     with torch.no_grad():
         loss = model(**batch).loss.item()
@@ -117,9 +131,11 @@ def test_logits_only_where_the_loss_reads_give_the_full_loss_and_gradients(tiny_
     for name, p in model.named_parameters():
         if "lora_B" in name:  # B starts at zero: move it so that gradients reach A too
             p.data.normal_(0, 0.1)
-    rows = [{"input_ids": [5, 6, 7, 8, 2], "attention_mask": [1] * 5, "labels": [IGNORE] * 3 + [8, 2]},
-            {"input_ids": [9, 10, 11, 12, 13, 14, 2], "attention_mask": [1] * 7, "labels": [IGNORE] * 6 + [2]},
-            {"input_ids": [9, 10, 2], "attention_mask": [1] * 3, "labels": [IGNORE, 10, 2]}]
+    rows = [
+        {"input_ids": [5, 6, 7, 8, 2], "attention_mask": [1] * 5, "labels": [IGNORE] * 3 + [8, 2]},
+        {"input_ids": [9, 10, 11, 12, 13, 14, 2], "attention_mask": [1] * 7, "labels": [IGNORE] * 6 + [2]},
+        {"input_ids": [9, 10, 2], "attention_mask": [1] * 3, "labels": [IGNORE, 10, 2]},
+    ]
     batch = sft_collator(tokenizer)(rows)
     assert batch["logits_to_keep"].tolist() == [[2, 3], [5, 0], [0, 1]]
     assert batch["shift_labels"].tolist() == [[8, 2], [2, IGNORE], [10, 2]]
@@ -131,8 +147,9 @@ def test_logits_only_where_the_loss_reads_give_the_full_loss_and_gradients(tiny_
         return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
     kept, kept_grads = loss_and_grads(**batch)
-    full, full_grads = loss_and_grads(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                      labels=batch["labels"])
+    full, full_grads = loss_and_grads(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+    )
     assert kept.logits.shape[:2] == (3, 2) and full.logits.shape[:2] == batch["input_ids"].shape
     assert kept.loss.item() == pytest.approx(full.loss.item(), abs=1e-6)
     assert kept_grads.keys() == full_grads.keys() and len(kept_grads) > 0
@@ -145,8 +162,8 @@ def test_long_documents_are_cut_never_the_response(tiny_llama, captured_training
     clf = InstructionClassifier(tiny_llama, max_length=12).fit([long_text, "money bank"], ["sport", "money"])
     row = captured_training["dataset"][0]
     response = clf.labeler_.tokens.encode([clf.label_space_.index("sport")])
-    assert row["labels"][-len(response):] == response
-    assert row["input_ids"][-len(response):] == response
+    assert row["labels"][-len(response) :] == response
+    assert row["input_ids"][-len(response) :] == response
     kept = clf.labeler_.prompt.truncate(long_text)
     assert len(clf.tokenizer_(kept, add_special_tokens=False)["input_ids"]) == 12
     assert len(row["input_ids"]) < 12 + 80  # instruction + 12 document tokens + response
@@ -187,9 +204,9 @@ def test_multi_label_scores_are_chain_marginals_of_hand_computed_log_probs(lm):
     z = p(t.first[0]) + p(t.first[1]) + p(t.first[2]) + p(t.none, end)
     first = [p(t.first[j]) / z for j in range(3)]
 
-    def q(h, l):  # P(next = l | label h), among the later labels and the end
+    def q(h, j):  # P(next = j | label h), among the later labels and the end
         options = {o: p(t.first[h], t.after[o]) for o in range(h + 1, 3)} | {"end": p(t.first[h], end)}
-        return options[l] / sum(options.values())
+        return options[j] / sum(options.values())
 
     m0 = first[0]
     m1 = first[1] + m0 * q(0, 1)
@@ -211,11 +228,15 @@ def label_sets(draw):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(names=label_sets(), multi_label=st.booleans(), spec=st.sampled_from(["name", "numbers"]),
-       separator=st.sampled_from([", ", "; ", " | "]), seed=st.integers(0, 10_000),
-       scale=st.sampled_from([0.02, 0.5, 3.0]),
-       texts=st.lists(st.lists(st.sampled_from(TOY_WORDS), min_size=1, max_size=12).map(" ".join),
-                      min_size=1, max_size=4))
+@given(
+    names=label_sets(),
+    multi_label=st.booleans(),
+    spec=st.sampled_from(["name", "numbers"]),
+    separator=st.sampled_from([", ", "; ", " | "]),
+    seed=st.integers(0, 10_000),
+    scale=st.sampled_from([0.02, 0.5, 3.0]),
+    texts=st.lists(st.lists(st.sampled_from(TOY_WORDS), min_size=1, max_size=12).map(" ".join), min_size=1, max_size=4),
+)
 def test_constrained_decoding_only_writes_valid_answers(lm, names, multi_label, spec, separator, seed, scale, texts):
     model, _ = lm
     original = {k: v.clone() for k, v in model.state_dict().items()}

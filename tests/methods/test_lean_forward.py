@@ -1,4 +1,5 @@
 """The inference copy's leaner modules and mask-free right padding: the same numbers, and only where they hold."""
+
 from __future__ import annotations
 
 import copy
@@ -12,18 +13,18 @@ from torch import nn
 from transformers import AutoModel
 
 from causalclf import EmbeddingHeadClassifier
-from causalclf.methods import lean_forward
-from causalclf.methods.batching import collate
 from causalclf.methods.embedding_head.model import pooled_features
 from causalclf.methods.embedding_head.pooling import pool
-from causalclf.methods.lean_forward import (
+from causalclf.runtime import lean as lean_forward
+from causalclf.runtime.batching import collate
+from causalclf.runtime.lean import (
     ROWS,
     GatedMLP,
     PackedLinear,
     lean,
     onednn_linear,
 )
-from causalclf.methods.packing import backbone_inputs, unmasked_correctly
+from causalclf.runtime.packing import backbone_inputs, unmasked_correctly
 from tests.toy import toy_single_label
 
 ONEDNN = pytest.mark.skipif(not onednn_linear(), reason="this torch has no oneDNN linear ops: Linears stay")
@@ -204,16 +205,28 @@ def test_a_bidirectional_backbone_keeps_its_mask(tiny_llama):
 
     clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=16)
     clf._base_backbone()
-    bert = BertModel(BertConfig(vocab_size=len(clf.tokenizer_), hidden_size=16, num_hidden_layers=1,
-                                num_attention_heads=2, intermediate_size=32)).eval()
+    bert = BertModel(
+        BertConfig(
+            vocab_size=len(clf.tokenizer_),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    ).eval()
     assert not unmasked_correctly(bert, clf.tokenizer_)
     assert "attention_mask" in backbone_inputs(collate(clf.tokenizer_, clf.encode(TEXTS)), bert)
 
 
 def test_predictions_of_the_lean_merged_copy_match_the_trained_model(tiny_llama):
     texts, labels = toy_single_label(60)
-    clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=16, batch_size=5, packing=False, training=dict(
-        epochs=2, batch_size=8, learning_rate=5e-3, progress_bar=False, early_stopping_patience=None)).fit(texts, labels)
+    clf = EmbeddingHeadClassifier(
+        model=tiny_llama,
+        max_length=16,
+        batch_size=5,
+        packing=False,
+        training=dict(epochs=2, batch_size=8, learning_rate=5e-3, progress_bar=False, early_stopping_patience=None),
+    ).fit(texts, labels)
     assert any(isinstance(m, GatedMLP) for m in clf._inference_model().modules())
     trained = clf.proba_from_logits(clf._logits_of(clf.model_, texts))
     np.testing.assert_allclose(clf.predict_proba(texts), trained, atol=1e-5)

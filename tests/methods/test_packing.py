@@ -1,4 +1,5 @@
 """Packed (padding-free) inference: the layout of a packed batch, and the same results as padding."""
+
 from __future__ import annotations
 
 import logging
@@ -13,13 +14,14 @@ from torch import nn
 from causalclf import EmbeddingHeadClassifier
 from causalclf.methods.embedding_head import classifier as embedding_head
 from causalclf.methods.embedding_head.layers import pooled_layers
-from causalclf.methods.packing import pack, packs_correctly
+from causalclf.runtime.packing import pack, packs_correctly
 from tests.toy import toy_single_label
 
-FAST = dict(epochs=3, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000,
-            early_stopping_patience=None)
+FAST = dict(
+    epochs=3, batch_size=8, learning_rate=5e-3, progress_bar=False, logging_steps=1000, early_stopping_patience=None
+)
 WORDS = "the match goal team player win money bank market stock price film vote law party".split()
-TEXTS = [" ".join(WORDS[: n]) for n in (1, 9, 2, 15, 4, 3, 12, 1, 7, 5, 2, 11)]
+TEXTS = [" ".join(WORDS[:n]) for n in (1, 9, 2, 15, 4, 3, 12, 1, 7, 5, 2, 11)]
 
 
 @given(lengths=st.lists(st.integers(1, 20), min_size=1, max_size=40), capacity=st.integers(1, 50))
@@ -39,7 +41,7 @@ def test_a_packed_batch_holds_every_token_once_in_order_with_positions_restartin
     assert int((flat_ids != 0).sum()) == sum(lengths)  # everything else is padding
     # first fit: no two rows could have been merged
     fill = (ids != 0).sum(1).tolist()
-    assert all(a + b > max(capacity, *lengths) for k, a in enumerate(fill) for b in fill[k + 1:])
+    assert all(a + b > max(capacity, *lengths) for k, a in enumerate(fill) for b in fill[k + 1 :])
 
 
 @given(lengths=st.lists(st.integers(1, 20), min_size=1, max_size=40))
@@ -51,7 +53,7 @@ def test_by_default_rows_are_as_wide_as_the_longest_text_and_fewer_than_padded(l
 
 
 def test_a_batch_where_no_two_texts_share_a_row_is_padded_instead():
-    from causalclf.methods.packing import pack_or_pad
+    from causalclf.runtime.packing import pack_or_pad
 
     padded = lambda rows: {"padded": len(rows)}  # noqa: E731
     assert pack_or_pad([{"input_ids": [1] * n} for n in (9, 8, 6)], 0, padded) == {"padded": 3}  # 8 + 6 > 9
@@ -70,20 +72,24 @@ def _spy_pack(monkeypatch) -> list[tuple[int, int, int]]:
             if "token_index" in batch:
                 shapes.append((len(rows), *batch["input_ids"].shape))
             return batch
+
         return recorded
 
     monkeypatch.setattr(embedding_head, "packed_collate", spy)
     return shapes
 
 
-@pytest.mark.parametrize("pooling, padding_side", [("last", "right"), ("mean", "right"), ("max", "right"),
-                                                   ("last", "left")])
+@pytest.mark.parametrize(
+    "pooling, padding_side", [("last", "right"), ("mean", "right"), ("max", "right"), ("last", "left")]
+)
 def test_packed_features_equal_padded_ones_and_use_fewer_rows(tiny_llama, monkeypatch, pooling, padding_side):
     shapes = _spy_pack(monkeypatch)
-    packed = EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling, batch_size=6, max_length=16,
-                                     padding_side=padding_side).embed(TEXTS)
-    padded = EmbeddingHeadClassifier(model=tiny_llama, pooling=pooling, batch_size=6, max_length=16,
-                                     packing=False).embed(TEXTS)
+    packed = EmbeddingHeadClassifier(
+        model=tiny_llama, pooling=pooling, batch_size=6, max_length=16, padding_side=padding_side
+    ).embed(TEXTS)
+    padded = EmbeddingHeadClassifier(
+        model=tiny_llama, pooling=pooling, batch_size=6, max_length=16, packing=False
+    ).embed(TEXTS)
     np.testing.assert_allclose(packed, padded, atol=1e-5)
     assert [texts for texts, _, _ in shapes] == [6, 6]  # both batches had texts that share a row
     assert all(rows < texts for texts, rows, _ in shapes)
@@ -128,7 +134,7 @@ def test_a_backbone_that_mixes_packed_texts_is_run_padded_with_a_warning(tiny_ll
     reference = clf.embed(TEXTS)
     clf._frozen_backbone = IgnoresPositions(backbone)
     shapes = _spy_pack(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="causalclf.methods.packing"):
+    with caplog.at_level(logging.WARNING, logger="causalclf.runtime.packing"):
         emb = clf.embed(TEXTS)
     assert "does not keep packed texts apart" in caplog.text
     assert not shapes
@@ -147,12 +153,13 @@ def _segment_reference(query, key, value, lengths):
     mask = (seg[:, None] == seg[None, :]) & (pos[None, :] <= pos[:, None])
     groups = query.shape[1] // key.shape[1]
     return nn.functional.scaled_dot_product_attention(
-        query, key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1), attn_mask=mask)
+        query, key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1), attn_mask=mask
+    )
 
 
 @given(lengths=st.lists(st.integers(1, 4), min_size=1, max_size=10), kv_heads=st.sampled_from([1, 2, 4]))
 def test_segment_attention_gives_each_text_of_a_row_the_attention_it_gets_alone(lengths, kv_heads):
-    from causalclf.methods.packing import segment_attention
+    from causalclf.runtime.packing import segment_attention
 
     g = torch.Generator().manual_seed(len(lengths))
     total = sum(lengths)
@@ -161,7 +168,7 @@ def test_segment_attention_gives_each_text_of_a_row_the_attention_it_gets_alone(
     positions = torch.cat([torch.arange(n) for n in lengths])[None]
     module = nn.Module()
     module.num_key_value_groups, module.is_causal = 4 // kv_heads, True
-    out, weights = segment_attention(module, query, key, value, None, scaling=8 ** -0.5, position_ids=positions)
+    out, weights = segment_attention(module, query, key, value, None, scaling=8**-0.5, position_ids=positions)
     assert weights is None and out.shape == (1, total, 4, 8)
     want = _segment_reference(query, key, value, lengths).transpose(1, 2)
     torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
@@ -177,17 +184,23 @@ def test_a_backbone_attending_per_text_keeps_sdpa_results_on_masked_and_cached_i
     continuation over a KV cache must get what SDPA gives them."""
     from transformers import AutoModel
 
-    from causalclf.methods.packing import SEGMENTS, attend_per_text
+    from causalclf.runtime.packing import SEGMENTS, attend_per_text
 
     sdpa = AutoModel.from_pretrained(tiny_llama, attn_implementation="sdpa").eval()
     segments = attend_per_text(AutoModel.from_pretrained(tiny_llama, attn_implementation="sdpa").eval())
     assert segments.config._attn_implementation == SEGMENTS and sdpa.config._attn_implementation == "sdpa"
     ids = torch.randint(3, 60, (3, 7), generator=torch.Generator().manual_seed(0))
-    for mask in (torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5]),    # right padding
-                 torch.tensor([[1] * 7, [0] * 3 + [1] * 4, [0] * 5 + [1] * 2])):   # left padding
+    for mask in (
+        torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5]),  # right padding
+        torch.tensor([[1] * 7, [0] * 3 + [1] * 4, [0] * 5 + [1] * 2]),
+    ):  # left padding
         real = mask.bool()
-        torch.testing.assert_close(_hidden(segments, input_ids=ids, attention_mask=mask)[real],
-                                   _hidden(sdpa, input_ids=ids, attention_mask=mask)[real], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            _hidden(segments, input_ids=ids, attention_mask=mask)[real],
+            _hidden(sdpa, input_ids=ids, attention_mask=mask)[real],
+            atol=1e-5,
+            rtol=1e-5,
+        )
     prefix, more = ids[:1, :5], ids[:1, 5:]
     outputs = []
     for model in (sdpa, segments):
@@ -200,14 +213,14 @@ def test_a_backbone_attending_per_text_keeps_sdpa_results_on_masked_and_cached_i
 def test_only_sdpa_backbones_on_a_cpu_switch_to_attention_per_text(tiny_llama):
     from transformers import AutoModel
 
-    from causalclf.methods.packing import attend_per_text
+    from causalclf.runtime.packing import attend_per_text
 
     eager = attend_per_text(AutoModel.from_pretrained(tiny_llama, attn_implementation="eager"))
     assert eager.config._attn_implementation == "eager"
 
 
 def test_the_inference_copy_runs_each_batch_as_one_row_without_padding(tiny_llama, monkeypatch):
-    from causalclf.methods.packing import SEGMENTS
+    from causalclf.runtime.packing import SEGMENTS
 
     texts, labels = toy_single_label(6)
     clf = EmbeddingHeadClassifier(model=tiny_llama, max_length=16, batch_size=5, training=FAST).fit(texts, labels)

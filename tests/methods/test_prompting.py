@@ -1,4 +1,5 @@
 """PromptClassifier: a frozen local model, and a real OpenAI-compatible HTTP server on 127.0.0.1."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from causalclf.methods.lm_answer.chat_api import ChatEndpoint, EndpointError
-from causalclf.methods.prompting import PromptClassifier
+from causalclf.methods.prompting.classifier import PromptClassifier
 from tests.methods.test_instruction_parts import single_thread  # noqa: F401
 from tests.toy import toy_multi_label, toy_single_label
 
@@ -197,8 +198,18 @@ def test_an_endpoint_prompt_classifier_trains_predicts_and_serves_through_the_cl
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)))
     config = tmp_path / "prompt.yaml"
-    config.write_text(yaml.safe_dump({"data": str(data), "method": "prompt", "model": None, "base_url": server.url,
-                                      "api_model": "toy-chat", "output_dir": str(tmp_path / "run")}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": str(data),
+                "method": "prompt",
+                "model": None,
+                "base_url": server.url,
+                "api_model": "toy-chat",
+                "output_dir": str(tmp_path / "run"),
+            }
+        )
+    )
     assert main(["train", str(config)]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["n"] == 3 and metrics["info"]["trainable_parameters"] == 0
@@ -208,7 +219,8 @@ def test_an_endpoint_prompt_classifier_trains_predicts_and_serves_through_the_cl
     scored = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     test = load_dataset(str(data))["test"]  # the same seeded split the run used
     assert [r["pred"] for r in scored] == PromptClassifier.from_pretrained(tmp_path / "run" / "model").predict(
-        test.texts) and not any("proba" in r for r in scored)
+        test.texts
+    ) and not any("proba" in r for r in scored)
 
     docs = tmp_path / "docs.txt"
     docs.write_text("\n".join(DOCS[:3]) + "\n")

@@ -1,4 +1,5 @@
 """scikit-learn manners: parameters untouched in __init__, nested get/set_params, clone, cross_val_score."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,12 +10,18 @@ from sklearn.model_selection import cross_val_score
 from sklearn.utils.validation import check_is_fitted
 
 from causalclf import EmbeddingHeadClassifier, EncoderClassifier, InstructionClassifier, TfidfClassifier
-from causalclf.config import TrainingConfig
 from causalclf.methods import get_method, method_names
+from causalclf.training.config import TrainingConfig
 from tests.toy import toy_single_label
 
-HEAD_TRAINING = {"epochs": 6, "batch_size": 8, "learning_rate": 5e-3, "progress_bar": False,
-                 "early_stopping_patience": None, "logging_steps": 1000}
+HEAD_TRAINING = {
+    "epochs": 6,
+    "batch_size": 8,
+    "learning_rate": 5e-3,
+    "progress_bar": False,
+    "early_stopping_patience": None,
+    "logging_steps": 1000,
+}
 
 
 @pytest.mark.parametrize("name", method_names())

@@ -1,4 +1,5 @@
 """TfidfClassifier: learns separable toy tasks, persists safely, counts its weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,8 +79,9 @@ def test_a_label_present_everywhere_gets_a_constant_predictor_that_still_saves(t
     clf = TfidfClassifier().fit(texts, labels)
     assert all("always" in p for p in clf.predict(texts))
     clf.save_pretrained(tmp_path)
-    np.testing.assert_allclose(TfidfClassifier.from_pretrained(tmp_path).predict_proba(texts),
-                               clf.predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(
+        TfidfClassifier.from_pretrained(tmp_path).predict_proba(texts), clf.predict_proba(texts), atol=1e-6
+    )
 
 
 def test_loading_refuses_untrusted_types(tmp_path):

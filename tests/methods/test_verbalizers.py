@@ -1,4 +1,5 @@
 """Verbalizers: writing labels into responses and reading noisy responses back."""
+
 from __future__ import annotations
 
 import pytest
@@ -89,11 +90,20 @@ def test_synonyms_codes_and_names():
     assert mapped.parse("Film") == "film" and mapped.parse("CINEMA!") == "film"
 
 
-@pytest.mark.parametrize("spec,text", [
-    ("name", ""), ("name", "   "), ("name", "I don't know"), ("name", "weather"),
-    ("name", "film or sport"),  # two labels: no single answer
-    ("letters", "E"), ("letters", "I don't know"), ("numbers", "7"), ("numbers", "1, 2"),
-])
+@pytest.mark.parametrize(
+    "spec,text",
+    [
+        ("name", ""),
+        ("name", "   "),
+        ("name", "I don't know"),
+        ("name", "weather"),
+        ("name", "film or sport"),  # two labels: no single answer
+        ("letters", "E"),
+        ("letters", "I don't know"),
+        ("numbers", "7"),
+        ("numbers", "1, 2"),
+    ],
+)
 def test_unreadable_single_label_answers_are_none(spec, text):
     assert Verbalizer.build(SINGLE, spec).parse(text) is None
 

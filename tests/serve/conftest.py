@@ -1,4 +1,5 @@
 """Serving fixtures: fitted TF-IDF models, a gate that holds the inference worker, a live uvicorn server."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -106,6 +107,7 @@ def fire(url: str, bodies: list[dict]) -> list[concurrent.futures.Future]:
 
 def queued_behind_gate(url: str, gate: Gate, n: int) -> None:
     """Wait until the gated first batch and the queue behind it hold all `n` texts."""
+
     def all_in():
         depth = metric(httpx.get(url + "/metrics").text, "causalclf_queue_depth")
         return gate.entered.is_set() and len(gate.batches[0]) + depth == n

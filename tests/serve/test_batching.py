@@ -1,4 +1,5 @@
 """Micro-batching: concurrent requests share a batch, big requests are split and reassembled, the worker survives."""
+
 from __future__ import annotations
 
 import httpx
@@ -44,8 +45,13 @@ def test_a_request_larger_than_a_batch_is_split_and_answered_as_one(clf):
 
 
 def test_the_token_budget_bounds_a_batch(clf):
-    texts = ["sport match goal team", "bank market stock wins", "film music actor star",
-             "goal team player wins", "music film song award"]  # 20-22 characters: 5 or 6 "tokens" each
+    texts = [
+        "sport match goal team",
+        "bank market stock wins",
+        "film music actor star",
+        "goal team player wins",
+        "music film song award",
+    ]  # 20-22 characters: 5 or 6 "tokens" each
     expected = clf.predict(texts)
     gate = Gate(clf, closed=False)
     with TestClient(create_app(clf, max_batch_tokens=12)) as http:
@@ -59,9 +65,9 @@ def test_the_token_budget_bounds_a_batch(clf):
 def test_a_slow_answer_times_out_with_504_and_its_texts_are_dropped(clf):
     gate = Gate(clf)
     with live_server(create_app(clf, request_timeout_s=0.5, max_wait_ms=0)) as (_, url):
-        held, = fire(url, [{"texts": ["goal match"]}])
+        (held,) = fire(url, [{"texts": ["goal match"]}])
         wait_until(gate.entered.is_set, what="the first batch")
-        late, = fire(url, [{"texts": ["bank stock", "film star"]}])
+        (late,) = fire(url, [{"texts": ["bank stock", "film star"]}])
         first = held.result()
         assert first.status_code == 504 and "--request-timeout-s" in first.json()["detail"]
         assert late.result().status_code == 504
@@ -106,8 +112,10 @@ def test_tokens_are_counted_by_the_models_tokenizer_and_a_failing_count_stops_no
 
     clf.tokenizer_ = tokenizer  # stands for a transformer model's own
     with TestClient(create_app(clf)) as http:
-        assert http.post("/classify", json={"input": ["goal match team", "film star"]}).json()["usage"][
-            "prompt_tokens"] == 5
+        assert (
+            http.post("/classify", json={"input": ["goal match team", "film star"]}).json()["usage"]["prompt_tokens"]
+            == 5
+        )
         reply = http.post("/classify", json={"input": "film boom"})  # counted as characters / 4 instead
         assert reply.status_code == 200 and reply.json()["usage"]["prompt_tokens"] == 3
         assert reply.json()["data"][0]["label"] == "film"

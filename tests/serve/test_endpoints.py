@@ -1,4 +1,5 @@
 """What each endpoint answers, through the real app: labels and probabilities of real fitted models."""
+
 from __future__ import annotations
 
 import math
@@ -55,8 +56,12 @@ def test_classify_answers_like_vllm(http, clf, saved):
     assert [d["num_classes"] for d in body["data"]] == [3, 3, 3]
     np.testing.assert_allclose([d["probs"] for d in body["data"]], clf.predict_proba(TEXTS), atol=1e-9)
     tokens = sum(math.ceil(len(t) / 4) for t in TEXTS)  # no tokenizer: characters / 4
-    assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0,
-                             "prompt_tokens_details": None}
+    assert body["usage"] == {
+        "prompt_tokens": tokens,
+        "total_tokens": tokens,
+        "completion_tokens": 0,
+        "prompt_tokens_details": None,
+    }
     one = http.post("/v1/classify", json={"input": TEXTS[1]}).json()  # a single string, no model: fine too
     assert [d["label"] for d in one["data"]] == ["money"]
 
@@ -106,9 +111,18 @@ def test_a_classifier_without_probabilities_still_answers():
 
 def test_a_tiny_causal_model_is_served_with_its_tokenizer(tiny_llama, tmp_path):
     texts, labels = toy_single_label(8)
-    EmbeddingHeadClassifier(model=tiny_llama, lora=None, batch_size=64, training=dict(
-        epochs=20, learning_rate=1e-2, batch_size=8, progress_bar=False, early_stopping_patience=None,
-    )).fit(texts, labels).save_pretrained(tmp_path / "head")
+    EmbeddingHeadClassifier(
+        model=tiny_llama,
+        lora=None,
+        batch_size=64,
+        training=dict(
+            epochs=20,
+            learning_rate=1e-2,
+            batch_size=8,
+            progress_bar=False,
+            early_stopping_patience=None,
+        ),
+    ).fit(texts, labels).save_pretrained(tmp_path / "head")
     clf = EmbeddingHeadClassifier.from_pretrained(tmp_path / "head")
     with TestClient(create_app(tmp_path / "head", max_batch_size=2)) as client:
         body = client.post("/classify", json={"input": TEXTS}).json()

@@ -1,4 +1,5 @@
 """Start-up, shutdown and the CLI: in-flight requests survive a shutdown; flags reach the app."""
+
 from __future__ import annotations
 
 import socket
@@ -47,19 +48,39 @@ def test_cli_flags_reach_serve(tmp_path, clf, monkeypatch):
 
     calls = []
     monkeypatch.setattr(app, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
-    assert cli.main(["serve", str(tmp_path), "--port", "9001", "--max-batch-size", "1", "--max-wait-ms", "2.5",
-                     "--request-timeout-s", "7", "--served-model-name", "topics"]) == 0
-    (args, kwargs), = calls
+    assert (
+        cli.main(
+            [
+                "serve",
+                str(tmp_path),
+                "--port",
+                "9001",
+                "--max-batch-size",
+                "1",
+                "--max-wait-ms",
+                "2.5",
+                "--request-timeout-s",
+                "7",
+                "--served-model-name",
+                "topics",
+            ]
+        )
+        == 0
+    )
+    ((args, kwargs),) = calls
     assert args == (str(tmp_path),)
-    assert kwargs == {**vars(ServeOptions(max_batch_size=1, max_wait_ms=2.5, request_timeout_s=7.0,
-                                         served_model_name="topics")), "host": "127.0.0.1", "port": 9001}
+    assert kwargs == {
+        **vars(ServeOptions(max_batch_size=1, max_wait_ms=2.5, request_timeout_s=7.0, served_model_name="topics")),
+        "host": "127.0.0.1",
+        "port": 9001,
+    }
 
 
 def test_bad_option_values_are_refused_before_the_model_loads(tmp_path, capsys):
     from causalclf import cli
 
     assert cli.main(["serve", str(tmp_path / "missing"), "--max-texts", "0"]) == 2
-    assert "max_texts: 0 must be above 0" in capsys.readouterr().err
+    assert "--max-texts: 0 must be above 0" in capsys.readouterr().err
 
 
 def test_without_the_serve_extra_the_error_says_what_to_install(monkeypatch):
@@ -70,6 +91,6 @@ def test_without_the_serve_extra_the_error_says_what_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "causalclf.serve.app")
     monkeypatch.delattr(causalclf.serve, "app")
     monkeypatch.setitem(sys.modules, "fastapi_offline", None)  # as if not installed
-    with pytest.raises(ModuleNotFoundError, match=r"fastapi_offline is missing\): pip install 'causalclf\[serve\]'"):
-        causalclf.serve.create_app
+    with pytest.raises(ImportError, match=r"fastapi_offline is missing\): pip install 'causalclf\[serve\]'"):
+        _ = causalclf.serve.create_app
     assert causalclf.serve.ServeOptions().max_batch_size == 32  # the options need no extra

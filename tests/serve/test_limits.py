@@ -1,4 +1,5 @@
 """Every limit answers with its status code and a reason; garbage never reaches the model or breaks the server."""
+
 from __future__ import annotations
 
 import httpx
@@ -17,15 +18,23 @@ def http(clf):
         yield client
 
 
-@pytest.mark.parametrize("path, body, status, reason", [
-    ("/predict", {"texts": ["goal"] * 4}, 422, "the limit is 3 (--max-texts)"),
-    ("/classify", {"input": ["goal"] * 4}, 422, "the limit is 3 (--max-texts)"),
-    ("/predict", {"texts": ["goal", "g" * 41]}, 422, "positions [1] are longer than 40 characters (--max-text-chars)"),
-    ("/classify", {"input": "g" * 41}, 422, "positions [0] are longer than 40 characters"),
-    ("/predict", {"texts": ["goal", "", " \n"]}, 422, "positions [1, 2] are empty"),
-    ("/classify", {"input": []}, 422, "no texts to classify"),
-    ("/predict", {"texts": ["goal"] * 3 + ["x" * 2_000]}, 413, "larger than 2000 bytes (--max-body-bytes)"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, reason",
+    [
+        ("/predict", {"texts": ["goal"] * 4}, 422, "the limit is 3 (--max-texts)"),
+        ("/classify", {"input": ["goal"] * 4}, 422, "the limit is 3 (--max-texts)"),
+        (
+            "/predict",
+            {"texts": ["goal", "g" * 41]},
+            422,
+            "positions [1] are longer than 40 characters (--max-text-chars)",
+        ),
+        ("/classify", {"input": "g" * 41}, 422, "positions [0] are longer than 40 characters"),
+        ("/predict", {"texts": ["goal", "", " \n"]}, 422, "positions [1, 2] are empty"),
+        ("/classify", {"input": []}, 422, "no texts to classify"),
+        ("/predict", {"texts": ["goal"] * 3 + ["x" * 2_000]}, 413, "larger than 2000 bytes (--max-body-bytes)"),
+    ],
+)
 def test_each_limit_gives_its_status_and_reason(http, path, body, status, reason):
     reply = http.post(path, json=body)
     assert reply.status_code == status
@@ -33,8 +42,9 @@ def test_each_limit_gives_its_status_and_reason(http, path, body, status, reason
 
 
 def test_lone_surrogates_are_refused_before_the_tokenizer(http):
-    reply = http.post("/classify", content=b'{"input": ["goal", "bad \\ud800 text"]}',
-                      headers={"content-type": "application/json"})
+    reply = http.post(
+        "/classify", content=b'{"input": ["goal", "bad \\ud800 text"]}', headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 422 and "positions [1] are not valid Unicode" in reply.json()["detail"]
 
 
@@ -79,6 +89,7 @@ def test_garbage_bodies_get_4xx_and_the_server_still_answers(clf, path):
 
 def test_a_chunked_body_over_the_limit_is_cut_off_with_413(clf):
     """No Content-Length to check in advance: the limit holds while the body streams in."""
+
     def chunks():
         yield b'{"texts": ["'
         for _ in range(100):

@@ -1,4 +1,5 @@
 """Toy runs for the training tests: run configs, the command line as a subprocess, what a run wrote."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,11 @@ from tests.conftest import REPO
 
 def write_config(folder: Path, toy_file: Path, name: str = "run", **method) -> Path:
     """A run config training on `toy_file` into ``folder/name``."""
-    cfg = {"data": {"path": str(toy_file), "text": "body", "label": "topic"}, "output_dir": str(folder / name),
-           **method}
+    cfg = {
+        "data": {"path": str(toy_file), "text": "body", "label": "topic"},
+        "output_dir": str(folder / name),
+        **method,
+    }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -24,8 +28,14 @@ def write_config(folder: Path, toy_file: Path, name: str = "run", **method) -> P
 
 def run(*argv: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """A command in the repository (``-m causalclf ...``, ``-m tests.training.harness ...``), one thread each."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **(env or {})}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        **(env or {}),
+    }
     done = subprocess.run(list(argv), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     if check and done.returncode != 0:
         raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
@@ -38,8 +48,9 @@ def causalclf(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def interrupted(step: int, signal_name: str, *argv: str) -> subprocess.CompletedProcess:
     """`causalclf argv` sent `signal_name` (KILL, TERM) at the end of update `step`."""
-    return run(sys.executable, "-m", "tests.training.harness", "--signal-at", str(step), signal_name, "--", *argv,
-               check=False)
+    return run(
+        sys.executable, "-m", "tests.training.harness", "--signal-at", str(step), signal_name, "--", *argv, check=False
+    )
 
 
 def probabilities(run_dir: Path) -> np.ndarray:

@@ -1,4 +1,5 @@
 """The toy data file every training test trains on."""
+
 from __future__ import annotations
 
 import json

@@ -14,6 +14,7 @@ describes, and the Trainer prepares the model with FSDP2 exactly as on GPUs: cau
 paths (gathered weights, validation through the sharded model, the unsharded copy, resume)
 run without a GPU. A test harness, not a supported way to train.
 """
+
 import argparse
 import os
 import signal

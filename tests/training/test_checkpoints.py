@@ -4,6 +4,7 @@ Killed runs are real subprocesses of the command line (`tests.training.harness` 
 signal at a chosen update). Tolerance: test probabilities within 1e-6 of the uninterrupted
 run, on CPU (they come out bitwise equal: same batches in the same order, same RNG states).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import torch
 import yaml
 from safetensors import safe_open
 
-from causalclf.training import CheckpointError
+from causalclf.training.loop import CheckpointError
 from tests.toy import toy_single_label
 from tests.training._runs import causalclf, interrupted, metrics, probabilities, write_config
 
@@ -22,8 +23,15 @@ TOLERANCE = 1e-6
 # 24 training texts in batches of 4: 6 updates per epoch, 18 in all; a checkpoint every 2 updates. Batches
 # are grouped by length (shuffled from the global RNG) and dropout stays on (LoRA 0.05, head 0.1): the
 # restored RNG states decide both the data order and the dropout masks.
-TRAINING = {"epochs": 3, "batch_size": 4, "learning_rate": 5e-3, "checkpoint_steps": 2, "logging_steps": 1,
-            "early_stopping_patience": None, "progress_bar": False}
+TRAINING = {
+    "epochs": 3,
+    "batch_size": 4,
+    "learning_rate": 5e-3,
+    "checkpoint_steps": 2,
+    "logging_steps": 1,
+    "early_stopping_patience": None,
+    "progress_bar": False,
+}
 METHODS = {
     "embedding_head": {"method": "embedding_head", "lora": {"r": 4}, "training": TRAINING},
     "instruction": {"method": "instruction", "lora": {"r": 4}, "max_length": 16, "training": TRAINING},
@@ -48,8 +56,7 @@ def _same_run(resumed, whole) -> None:
 
 
 @pytest.mark.parametrize("name", list(METHODS))
-def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_model(name, tmp_path, toy_file, tiny_llama,
-                                                                   uninterrupted):
+def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_model(name, tmp_path, toy_file, tiny_llama, uninterrupted):
     cfg = write_config(tmp_path, toy_file, name, model=tiny_llama, **METHODS[name])
     killed = interrupted(9, "KILL", "train", str(cfg))  # update 9: mid second epoch, after checkpoint 8
     assert killed.returncode == -9
@@ -64,11 +71,15 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_model(name, tmp_pat
     assert not (run / "checkpoints").exists()  # the run is written: its checkpoints are gone
 
 
-def test_sigterm_saves_a_checkpoint_at_that_update_then_ends_the_process(tmp_path, toy_file, tiny_llama,
-                                                                         uninterrupted):
+def test_sigterm_saves_a_checkpoint_at_that_update_then_ends_the_process(tmp_path, toy_file, tiny_llama, uninterrupted):
     method = METHODS["embedding_head"]
-    cfg = write_config(tmp_path, toy_file, "embedding_head", model=tiny_llama,
-                       **{**method, "training": {**TRAINING, "checkpoint_steps": None}})  # else: once per epoch
+    cfg = write_config(
+        tmp_path,
+        toy_file,
+        "embedding_head",
+        model=tiny_llama,
+        **{**method, "training": {**TRAINING, "checkpoint_steps": None}},
+    )  # else: once per epoch
     stopped = interrupted(9, "TERM", "train", str(cfg))
     assert stopped.returncode == -15  # SIGTERM still ends the process, once the checkpoint is saved
     kept = tmp_path / "embedding_head" / "checkpoints" / "seed-42"
@@ -82,12 +93,18 @@ def test_sigterm_saves_a_checkpoint_at_that_update_then_ends_the_process(tmp_pat
     _same_run(tmp_path / "embedding_head", uninterrupted / "embedding_head")
 
 
-def test_compare_resumes_an_interrupted_run_from_its_checkpoints(tmp_path, toy_file, tiny_llama,
-                                                                  uninterrupted):
+def test_compare_resumes_an_interrupted_run_from_its_checkpoints(tmp_path, toy_file, tiny_llama, uninterrupted):
     experiment = tmp_path / "experiment.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "data": {"path": str(toy_file), "text": "body", "label": "topic"}, "seeds": [42],
-        "output_dir": str(tmp_path / "out"), "methods": {"head": {**METHODS["embedding_head"], "model": tiny_llama}}}))
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(toy_file), "text": "body", "label": "topic"},
+                "seeds": [42],
+                "output_dir": str(tmp_path / "out"),
+                "methods": {"head": {**METHODS["embedding_head"], "model": tiny_llama}},
+            }
+        )
+    )
     assert interrupted(9, "KILL", "compare", str(experiment)).returncode == -9
     run = tmp_path / "out" / "runs" / "head" / "seed-42"
     assert (run / "checkpoints").is_dir() and not (run / "metrics.json").exists()
@@ -107,8 +124,15 @@ def test_a_checkpoint_holds_the_trainable_state_only(tmp_path, tiny_llama):
     clf.fit(texts, labels, validation=toy_single_label(2, seed=1))
     checkpoint = folder / "seed-42" / "checkpoint-3"  # 12 texts, batch 4: the last update
     assert sorted(p.name for p in checkpoint.iterdir()) == [
-        "best.safetensors", "causalclf-state.json", "epoch-start-rng-0.pt", "optimizer.pt", "rng_state.pth",
-        "scheduler.pt", "trainable.safetensors", "trainer_state.json"]
+        "best.safetensors",
+        "causalclf-state.json",
+        "epoch-start-rng-0.pt",
+        "optimizer.pt",
+        "rng_state.pth",
+        "scheduler.pt",
+        "trainable.safetensors",
+        "trainer_state.json",
+    ]
 
     trainable = {n for n, p in clf.model_.named_parameters() if p.requires_grad}
     frozen = {n for n, p in clf.model_.named_parameters() if not p.requires_grad}
@@ -157,8 +181,7 @@ def test_bf16_and_4bit_training_checkpoints_its_trainable_weights_and_resumes(tm
     dtype = "auto" if torch.cuda.is_available() else "bfloat16"  # auto: bf16 on CUDA
     texts, labels = toy_single_label(4)
     training = {**TRAINING, "epochs": 1, "checkpoint_dir": str(tmp_path / "checkpoints")}
-    clf = EmbeddingHeadClassifier(model=model, lora={"r": 2}, quantization=quantization, dtype=dtype,
-                                  training=training)
+    clf = EmbeddingHeadClassifier(model=model, lora={"r": 2}, quantization=quantization, dtype=dtype, training=training)
     clf.fit(texts, labels, validation=toy_single_label(2, seed=1))
     if quantization:
         from bitsandbytes.nn import Linear4bit
@@ -168,7 +191,8 @@ def test_bf16_and_4bit_training_checkpoints_its_trainable_weights_and_resumes(tm
         assert any(p.dtype == torch.bfloat16 for p in clf.model_.parameters())
     with safe_open(str(tmp_path / "checkpoints" / "seed-42" / "checkpoint-3" / "trainable.safetensors"), "pt") as f:
         assert set(f.keys()) == {n for n, p in clf.model_.named_parameters() if p.requires_grad}
-    again = EmbeddingHeadClassifier(model=model, lora={"r": 2}, quantization=quantization, dtype=dtype,
-                                    training={**training, "resume": True})
+    again = EmbeddingHeadClassifier(
+        model=model, lora={"r": 2}, quantization=quantization, dtype=dtype, training={**training, "resume": True}
+    )
     again.fit(texts, labels, validation=toy_single_label(2, seed=1))
     np.testing.assert_array_equal(again.predict_proba(texts), clf.predict_proba(texts))

@@ -6,6 +6,7 @@ FSDP2): the processes sum the gradients in another order, nothing else differs. 
 off, since two processes draw other dropout masks than one, and so is grouping by length,
 since transformers groups lengths within each process's batches (1 x 4 and 2 x 2 group apart).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,14 @@ from tests.training._runs import accelerate_environment, causalclf, metrics, pro
 TOLERANCE = 1e-5
 CONFIGS = REPO / "configs" / "accelerate"
 HEAD = {"method": "embedding_head", "lora": {"r": 4, "lora_dropout": 0.0}, "head_dropout": 0.0}
-TRAINING = {"epochs": 3, "learning_rate": 5e-3, "logging_steps": 1, "early_stopping_patience": None,
-            "group_by_length": False, "progress_bar": False}
+TRAINING = {
+    "epochs": 3,
+    "learning_rate": 5e-3,
+    "logging_steps": 1,
+    "early_stopping_patience": None,
+    "group_by_length": False,
+    "progress_bar": False,
+}
 TWO_PROCESSES = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2")
 
 
@@ -34,8 +41,10 @@ TWO_PROCESSES = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_nod
 def one_process(tmp_path_factory, toy_file, tiny_llama):
     """The embedding head trained by one process, batch 4."""
     folder = tmp_path_factory.mktemp("one")
-    causalclf("train", str(write_config(folder, toy_file, "one", model=tiny_llama, **HEAD,
-                                        training={**TRAINING, "batch_size": 4})))
+    causalclf(
+        "train",
+        str(write_config(folder, toy_file, "one", model=tiny_llama, **HEAD, training={**TRAINING, "batch_size": 4})),
+    )
     return folder / "one"
 
 
@@ -59,8 +68,10 @@ def test_two_ddp_processes_train_the_model_one_process_trains(tmp_path, toy_file
     assert metrics(two)["info"]["training"]["engine"]["distributed_type"] == "MULTI_CPU"
     assert metrics(one_process)["info"]["training"]["engine"]["distributed_type"] == "NO"
     assert metrics(two)["info"]["training"]["engine"]["processes"] == 2
-    assert (metrics(two)["info"]["training"]["best_validation_score"]
-            == metrics(one_process)["info"]["training"]["best_validation_score"])
+    assert (
+        metrics(two)["info"]["training"]["best_validation_score"]
+        == metrics(one_process)["info"]["training"]["best_validation_score"]
+    )
 
     # Only the main process wrote and reported; the run folder is complete and nothing else is in it.
     stdout = {path.parent.name: path.read_text() for path in logs.rglob("stdout.log")}
@@ -70,12 +81,19 @@ def test_two_ddp_processes_train_the_model_one_process_trains(tmp_path, toy_file
     _reloads_to_its_probabilities(two, toy_file)
 
 
-def test_two_fsdp2_processes_on_cpu_match_one_process_and_resume_after_sigterm(tmp_path, toy_file, tiny_llama,
-                                                                                 one_process):
+def test_two_fsdp2_processes_on_cpu_match_one_process_and_resume_after_sigterm(
+    tmp_path, toy_file, tiny_llama, one_process
+):
     # The environment of configs/accelerate/fsdp.yaml, in fp32: bf16 autocast is for GPUs.
     env = {**accelerate_environment(CONFIGS / "fsdp.yaml"), "ACCELERATE_MIXED_PRECISION": "no"}
-    cfg = write_config(tmp_path, toy_file, "fsdp", model=tiny_llama, **HEAD,
-                       training={**TRAINING, "batch_size": 2, "checkpoint_steps": 4})
+    cfg = write_config(
+        tmp_path,
+        toy_file,
+        "fsdp",
+        model=tiny_llama,
+        **HEAD,
+        training={**TRAINING, "batch_size": 2, "checkpoint_steps": 4},
+    )
     harness = (*TWO_PROCESSES, "-m", "tests.training.harness", "--fsdp-on-cpu")
     stopped = run(*harness, "--signal-at", "9", "TERM", "--", "train", str(cfg), env=env, check=False)
     assert stopped.returncode != 0  # SIGTERM ended both processes, once the checkpoint was saved
@@ -90,22 +108,34 @@ def test_two_fsdp2_processes_on_cpu_match_one_process_and_resume_after_sigterm(t
     _reloads_to_its_probabilities(fsdp, toy_file)  # gathered before saving: the adapter and the head
 
 
-def test_every_method_trains_under_accelerate_launch_with_the_ddp_config(tmp_path, toy_file, tiny_llama,
-                                                                         tiny_bert):  # noqa: F811
+def test_every_method_trains_under_accelerate_launch_with_the_ddp_config(tmp_path, toy_file, tiny_llama, tiny_bert):  # noqa: F811
     fast = {**TRAINING, "epochs": 2, "batch_size": 4}
     student = {"model": tiny_bert, "max_length": 32, "training": {**fast, "learning_rate": 3e-3}}
     experiment = tmp_path / "experiment.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "data": {"path": str(toy_file), "text": "body", "label": "topic"}, "seeds": [7],
-        "output_dir": str(tmp_path / "out"), "methods": {
-            "head": {**HEAD, "model": tiny_llama, "training": fast},
-            "instruction": {"method": "instruction", "model": tiny_llama, "lora": {"r": 2}, "max_length": 16,
-                            "training": fast},
-            "encoder": {"method": "encoder", **student, "distill": {"student": student}},
-        }}))
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(toy_file), "text": "body", "label": "topic"},
+                "seeds": [7],
+                "output_dir": str(tmp_path / "out"),
+                "methods": {
+                    "head": {**HEAD, "model": tiny_llama, "training": fast},
+                    "instruction": {
+                        "method": "instruction",
+                        "model": tiny_llama,
+                        "lora": {"r": 2},
+                        "max_length": 16,
+                        "training": fast,
+                    },
+                    "encoder": {"method": "encoder", **student, "distill": {"student": student}},
+                },
+            }
+        )
+    )
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
-    done = run(launcher, "launch", "--config_file", str(CONFIGS / "ddp.yaml"), "-m", "causalclf", "compare",
-               str(experiment))
+    done = run(
+        launcher, "launch", "--config_file", str(CONFIGS / "ddp.yaml"), "-m", "causalclf", "compare", str(experiment)
+    )
     assert done.stdout.count("wrote ") == 1  # the table, the plots, the report: by the main process
     for method in ("head", "instruction", "encoder", "encoder/seed-7/student"):
         folder = tmp_path / "out" / "runs" / (method if "/" in method else f"{method}/seed-7")
@@ -146,22 +176,45 @@ def test_the_shipped_accelerate_configs_resolve_to_their_engines(name, tiny_llam
                 assert env["ACCELERATE_DEEPSPEED_ZERO3_INIT"] == "false"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(),
-                    reason="FSDP and DeepSpeed run on GPUs only (accelerate enables them on accelerators; FSDP2 on "
-                           "CPU is covered by the harness test above)")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="FSDP and DeepSpeed run on GPUs only (accelerate enables them on accelerators; FSDP2 on "
+    "CPU is covered by the harness test above)",
+)
 @pytest.mark.parametrize("name", ["fsdp", "zero2", "zero3"])
 def test_the_sharded_configs_train_on_gpus(name, tmp_path, toy_file, tiny_llama, one_process):
     if name.startswith("zero") and find_spec("deepspeed") is None:
         pytest.skip("deepspeed is not installed (pip install deepspeed: it builds against CUDA)")
     processes = min(2, torch.cuda.device_count())  # one GPU still runs the sharding engine, over 1 rank
-    cfg = write_config(tmp_path, toy_file, name, model=tiny_llama, **HEAD, dtype="float32",
-                       training={**TRAINING, "batch_size": 4 // processes})
+    cfg = write_config(
+        tmp_path,
+        toy_file,
+        name,
+        model=tiny_llama,
+        **HEAD,
+        dtype="float32",
+        training={**TRAINING, "batch_size": 4 // processes},
+    )
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
-    run(launcher, "launch", "--config_file", str(CONFIGS / f"{name}.yaml"), "--num_processes", str(processes),
-        "-m", "causalclf", "train", str(cfg))
+    run(
+        launcher,
+        "launch",
+        "--config_file",
+        str(CONFIGS / f"{name}.yaml"),
+        "--num_processes",
+        str(processes),
+        "-m",
+        "causalclf",
+        "train",
+        str(cfg),
+    )
     engine = metrics(tmp_path / name)["info"]["training"]["engine"]
-    assert engine == {"distributed_type": "FSDP" if name == "fsdp" else "DEEPSPEED", "processes": processes,
-                      "mixed_precision": "bf16", "device": "cuda"}
+    assert engine == {
+        "distributed_type": "FSDP" if name == "fsdp" else "DEEPSPEED",
+        "processes": processes,
+        "mixed_precision": "bf16",
+        "device": "cuda",
+    }
     # bf16 compute (the configs' mixed_precision) against fp32 on one CPU process: close, not equal.
     np.testing.assert_allclose(probabilities(tmp_path / name), probabilities(one_process), rtol=0, atol=5e-2)
     _reloads_to_its_probabilities(tmp_path / name, toy_file)

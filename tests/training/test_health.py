@@ -1,4 +1,5 @@
 """Training health: a NaN or infinite loss or gradient stops the run with the step and the likely cause."""
+
 from __future__ import annotations
 
 import functools
@@ -7,17 +8,24 @@ import pytest
 import torch
 
 from causalclf.cli import main
-from causalclf.config import TrainingConfig
-from causalclf.methods.batching import Rows
-from causalclf.training import TrainingDiverged, train
+from causalclf.runtime.batching import Rows
+from causalclf.training.config import TrainingConfig
+from causalclf.training.loop import TrainingDiverged, train
 from tests.training._runs import metrics, write_config
 from tests.training.test_loop import Regressor, _collate
 
 
 def test_a_learning_rate_far_too_high_stops_the_run_and_names_the_step_and_cause():
     # AdamW moves w by about the learning rate per update: (1e20 x)^2 overflows float32 at the second update.
-    config = TrainingConfig(epochs=5, batch_size=4, learning_rate=1e20, warmup_ratio=0.0, logging_steps=1,
-                            group_by_length=False, progress_bar=False)
+    config = TrainingConfig(
+        epochs=5,
+        batch_size=4,
+        learning_rate=1e20,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        group_by_length=False,
+        progress_bar=False,
+    )
     with pytest.raises(TrainingDiverged) as caught:
         train(Regressor(), Rows([{"x": 1.0, "y": 3.0}] * 8), _collate, config)
     record = caught.value.record
@@ -47,12 +55,16 @@ def nan_loss_for_seed(monkeypatch):
     return seeds
 
 
-def test_a_diverged_run_is_restarted_and_recorded_in_the_run_metrics(tmp_path, toy_file, tiny_llama,
-                                                                      nan_loss_for_seed):
+def test_a_diverged_run_is_restarted_and_recorded_in_the_run_metrics(tmp_path, toy_file, tiny_llama, nan_loss_for_seed):
     nan_loss_for_seed.add(42)
-    cfg = write_config(tmp_path, toy_file, model=tiny_llama, method="embedding_head", lora={"r": 2},
-                       training={"epochs": 2, "batch_size": 4, "learning_rate": 5e-3, "logging_steps": 1,
-                                 "progress_bar": False})
+    cfg = write_config(
+        tmp_path,
+        toy_file,
+        model=tiny_llama,
+        method="embedding_head",
+        lora={"r": 2},
+        training={"epochs": 2, "batch_size": 4, "learning_rate": 5e-3, "logging_steps": 1, "progress_bar": False},
+    )
     assert main(["train", str(cfg)]) == 0
     attempts = metrics(tmp_path / "run")["info"]["training"]["attempts"]
     assert [a["seed"] for a in attempts] == [42, 1042] and attempts[0]["collapsed"]
@@ -61,11 +73,16 @@ def test_a_diverged_run_is_restarted_and_recorded_in_the_run_metrics(tmp_path, t
     assert "diverged" not in attempts[1] and not attempts[1]["collapsed"]
 
 
-def test_a_run_diverged_on_every_seed_is_a_clear_error(tmp_path, toy_file, tiny_llama, nan_loss_for_seed,
-                                                        capsys):
+def test_a_run_diverged_on_every_seed_is_a_clear_error(tmp_path, toy_file, tiny_llama, nan_loss_for_seed, capsys):
     nan_loss_for_seed.update({42, 1042})
-    cfg = write_config(tmp_path, toy_file, model=tiny_llama, method="embedding_head", lora={"r": 2},
-                       training={"epochs": 1, "batch_size": 4, "logging_steps": 1, "progress_bar": False})
+    cfg = write_config(
+        tmp_path,
+        toy_file,
+        model=tiny_llama,
+        method="embedding_head",
+        lora={"r": 2},
+        training={"epochs": 1, "batch_size": 4, "logging_steps": 1, "progress_bar": False},
+    )
     assert main(["train", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "error: training diverged at step 2 (seed 1042): loss nan" in err

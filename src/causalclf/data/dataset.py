@@ -1,9 +1,10 @@
 """`TextDataset` (texts + labels + their `LabelSpace`) and `DatasetSplits` (train/validation/test)."""
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
 
 from causalclf.data.labels import LabelSpace
 from causalclf.data.report import LoadReport
@@ -23,13 +24,15 @@ class TextDataset:
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.texts) or (self.ids is not None and len(self.ids) != len(self.texts)):
-            raise ValueError(f"{len(self.texts)} texts, {len(self.labels)} labels and "
-                             f"{len(self.ids) if self.ids is not None else 'no'} ids do not line up")
+            raise ValueError(
+                f"{len(self.texts)} texts, {len(self.labels)} labels and "
+                f"{len(self.ids) if self.ids is not None else 'no'} ids do not line up"
+            )
 
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, indices: Sequence[int]) -> "TextDataset":
+    def subset(self, indices: Sequence[int]) -> TextDataset:
         """The rows at `indices`, in that order, with the same label space."""
         indices = [int(i) for i in indices]
         return TextDataset(
@@ -39,7 +42,7 @@ class TextDataset:
             ids=None if self.ids is None else [self.ids[i] for i in indices],
         )
 
-    def sample(self, n: int, seed: int = 42, stratified: bool = True) -> "TextDataset":
+    def sample(self, n: int, seed: int = 42, stratified: bool = True) -> TextDataset:
         """A seeded sample of `n` rows (all rows when n >= len), keeping the label proportions.
 
         Rows keep their order; multi-label data is sampled by iterative stratification.

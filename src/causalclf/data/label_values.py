@@ -1,10 +1,12 @@
 """Turns raw label cells (strings, numbers, lists, "G,B", '["a", "b"]') into label names."""
+
 from __future__ import annotations
 
 import ast
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -1,10 +1,11 @@
 """`LabelSpace`: the one mapping between label names, integer ids and multi-hot rows."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -33,13 +34,13 @@ class LabelSpace:
         self._index = {n: i for i, n in enumerate(self.names)}
 
     @classmethod
-    def from_labels(cls, labels: Sequence, names: Iterable[str] | None = None) -> "LabelSpace":
+    def from_labels(cls, labels: Sequence, names: Iterable[str] | None = None) -> LabelSpace:
         """Infer the space from training labels: lists/tuples/sets mean multi-label."""
         multi = any(isinstance(y, (list, tuple, set, frozenset)) for y in labels)
         if multi and not all(isinstance(y, (list, tuple, set, frozenset)) for y in labels):
             raise ValueError("labels mix single strings and lists: use lists for every multi-label item")
         if names is None:
-            seen = {str(l) for y in labels for l in y} if multi else {str(y) for y in labels}
+            seen = {str(name) for y in labels for name in y} if multi else {str(y) for y in labels}
             names = sorted(seen)
         return cls(list(names), multi_label=multi)
 
@@ -75,12 +76,12 @@ class LabelSpace:
         return {"names": list(self.names), "multi_label": self.multi_label}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LabelSpace":
+    def from_dict(cls, d: dict) -> LabelSpace:
         return cls(list(d["names"]), multi_label=bool(d.get("multi_label", False)))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> "LabelSpace":
+    def load(cls, path: str | Path) -> LabelSpace:
         return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,32 +1,27 @@
 """`load_dataset` and `read_texts`: records -> checked (text, label) rows -> deduplicated -> split."""
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from causalclf.data.bundled import bbc_news
 from causalclf.data.config import SPLIT_NAMES, DataConfig
 from causalclf.data.dataset import DatasetSplits, TextDataset
 from causalclf.data.label_values import LabelValueError, RawLabel, parse_label, settle
 from causalclf.data.labels import LabelSpace
-from causalclf.data.readers import EXCLUDED, Record, iter_records, read_source, text_input
+from causalclf.data.readers import iter_records, read_source, text_input
+from causalclf.data.records import EXCLUDED, Record
 from causalclf.data.report import DataError, LoadReport, OnError, RowErrors, plural
-from causalclf.data.shared import ag_news, reuters, uspto
+from causalclf.data.spec import NAMED, Cleaner
 from causalclf.data.splits import partition, split_sizes
 from causalclf.data.templates import TextTemplate
 
 logger = logging.getLogger(__name__)
-
-Cleaner = Callable[[str], str]
-Recipe = Callable[[DataConfig], "tuple[DataConfig, Cleaner | None, list[str]]"]
-"""A named dataset: its files and defaults as a config, a text clean-up, and notes for the report."""
-
-NAMED: dict[str, Recipe] = {"bbc-news": bbc_news, "ag-news": ag_news, "uspto": uspto, "reuters": reuters}
-"""Named datasets; "_" and "-" are interchangeable in names (ag_news == ag-news)."""
 
 
 def load_dataset(source: str | Path | Mapping[str, Any] | DataConfig, **overrides: Any) -> DatasetSplits:
@@ -47,8 +42,9 @@ def load_dataset(source: str | Path | Mapping[str, Any] | DataConfig, **override
     return _load(config, clean, str(label), notes)
 
 
-def read_texts(path: str | Path, text: str = "text", on_error: OnError = "raise", *, format: str = "auto",
-               encoding: str = "utf-8") -> tuple[list[str], list[str]]:
+def read_texts(
+    path: str | Path, text: str = "text", on_error: OnError = "raise", *, format: str = "auto", encoding: str = "utf-8"
+) -> tuple[list[str], list[str]]:
     """Unlabelled texts and their ids, for prediction.
 
     `path` is a csv/tsv/jsonl/json/parquet file (`text` names the column or is a template), a .txt
@@ -97,8 +93,16 @@ class _Row:
 class _RowChecker:
     """Extracts one record's text and label, reporting what is wrong with them as bad rows."""
 
-    def __init__(self, template: TextTemplate, errors: RowErrors, report: LoadReport, *, encoding: str,
-                 fallback_encoding: str | None = None, clean: Cleaner | None = None):
+    def __init__(
+        self,
+        template: TextTemplate,
+        errors: RowErrors,
+        report: LoadReport,
+        *,
+        encoding: str,
+        fallback_encoding: str | None = None,
+        clean: Cleaner | None = None,
+    ):
         self.template, self.errors, self.report = template, errors, report
         self.encoding, self.fallback, self.clean = encoding, fallback_encoding, clean
 
@@ -140,12 +144,16 @@ class _RowChecker:
         if not bad:
             return True
         if self.fallback is None:
-            self.errors(record.issue(column, f"undecodable bytes {bad!r}: not valid {self.encoding} "
-                                             "(set encoding, or fallback_encoding)"))
+            self.errors(
+                record.issue(
+                    column, f"undecodable bytes {bad!r}: not valid {self.encoding} (set encoding, or fallback_encoding)"
+                )
+            )
             return False
         record.fields[column] = value.encode(self.encoding, "surrogateescape").decode(self.fallback)
-        self.report.recoded.append(record.issue(column, f"{bad!r} is not valid {self.encoding}; "
-                                                        f"decoded as {self.fallback}"))
+        self.report.recoded.append(
+            record.issue(column, f"{bad!r} is not valid {self.encoding}; decoded as {self.fallback}")
+        )
         return True
 
 
@@ -153,8 +161,9 @@ def _load(config: DataConfig, clean: Cleaner | None, name: str, notes: list[str]
     report = LoadReport(notes=list(notes))
     errors = RowErrors(config.on_error, report)
     template = TextTemplate(config.text_spec)
-    checker = _RowChecker(template, errors, report, encoding=config.encoding,
-                          fallback_encoding=config.fallback_encoding, clean=clean)
+    checker = _RowChecker(
+        template, errors, report, encoding=config.encoding, fallback_encoding=config.fallback_encoding, clean=clean
+    )
     needed = list(dict.fromkeys([*template.fields, config.label_column]))
 
     rows: dict[str | None, list[_Row]] = {}
@@ -183,10 +192,12 @@ def _load(config: DataConfig, clean: Cleaner | None, name: str, notes: list[str]
 
     labels = [r.label for split_rows in rows.values() for r in split_rows]
     space = LabelSpace.from_labels(labels)
-    pooled = {s: TextDataset([r.text for r in rs], [r.label for r in rs], space, [r.record.id for r in rs])
-              for s, rs in rows.items()}
-    splits = _split(pooled, config, report)
-    report.rows_kept = sum(len(d) for d in splits.values())
+    pooled = {
+        s: TextDataset([r.text for r in rs], [r.label for r in rs], space, [r.record.id for r in rs])
+        for s, rs in rows.items()
+    }
+    report.rows_kept = sum(len(d) for d in pooled.values())  # splitting moves rows, never drops them
+    splits = _split(pooled, config, report, name)
     result = DatasetSplits(splits, space, report, name)
     logger.info("%s", result.summary().splitlines()[0] + "; " + report.summary())
     return result
@@ -209,8 +220,12 @@ def _settle_labels(rows: dict[str | None, list[_Row]], config: DataConfig, error
     flat = [r for rs in rows.values() for r in rs]
     settled, bad = settle([r.label for r in flat], config.multi_label)
     for i in bad:
-        errors(flat[i].record.issue(config.label_column, f"{len(flat[i].label)} labels {flat[i].label} in "
-                                                         "single-label data (set multi_label: true)"))
+        errors(
+            flat[i].record.issue(
+                config.label_column,
+                f"{len(flat[i].label)} labels {flat[i].label} in single-label data (set multi_label: true)",
+            )
+        )
     for r, y in zip(flat, settled):
         r.label = y
     rejected = {id(flat[i]) for i in bad}
@@ -218,18 +233,30 @@ def _settle_labels(rows: dict[str | None, list[_Row]], config: DataConfig, error
 
 
 def _drop_duplicates(rows: dict[str | None, list[_Row]], report: LoadReport):
-    """Keeps each text's first occurrence, in split order train, validation, test."""
-    seen: set[str] = set()
-    kept = {}
-    for split in sorted(rows, key=_split_order):
-        kept[split] = []
-        for r in rows[split]:
+    """Each text once. Unsplit data keeps a text's first occurrence. Data that comes split keeps its validation
+    and test splits as given (results stay comparable with others' on the same split): a training text that
+    repeats one of theirs is dropped from train (it would leak), as are repeats within train."""
+    if None in rows:
+        seen: set[str] = set()
+        kept = []
+        for r in rows[None]:
             if r.text in seen:
                 report.duplicates_dropped += 1
             else:
                 seen.add(r.text)
-                kept[split].append(r)
-    return kept
+                kept.append(r)
+        return {None: kept}
+    held_out = {r.text: split for split in ("validation", "test") for r in rows.get(split, [])}
+    train, seen = [], set()
+    for r in rows.get("train", []):
+        if r.text in held_out:
+            report.leaked_from_train.append(r.record.id)
+        elif r.text in seen:
+            report.duplicates_dropped += 1
+        else:
+            seen.add(r.text)
+            train.append(r)
+    return {**rows, "train": train} if "train" in rows else rows
 
 
 def _keep_top_k(rows: dict[str | None, list[_Row]], k: int, report: LoadReport):
@@ -261,20 +288,39 @@ def _limit(rows: list[_Row], config: DataConfig, report: LoadReport) -> list[_Ro
     return [rows[i] for i in chosen]
 
 
-def _split(pooled: dict[str | None, TextDataset], config: DataConfig, report: LoadReport) -> dict[str, TextDataset]:
+def _split(
+    pooled: dict[str | None, TextDataset], config: DataConfig, report: LoadReport, name: str
+) -> dict[str, TextDataset]:
     """Unsplit data -> train/validation/test by `config.split`; given splits are kept, and a
     missing validation split is carved from train when a test split was given. Repeated texts
-    (kept with ``drop_duplicates: false``) always land in one split together."""
+    (kept with ``drop_duplicates: false``) always land in one split together. Data too small for the
+    splits asked for is a `DataError` that counts what each step of the load left."""
     fractions = {s: config.split.get(s, 0.0) for s in SPLIT_NAMES}
     if None in pooled:
         data = pooled[None]
         names = [s for s in SPLIT_NAMES if fractions[s] > 0]
+        sizes = split_sizes(len(set(data.texts)), [fractions[s] for s in names])
+        if min(sizes) < 1:
+            raise DataError(
+                f"{name}: too few rows to split: {report.summary()}; {len(set(data.texts))} distinct "
+                f"texts give "
+                + ", ".join(f"{s} {n}" for s, n in zip(names, sizes))
+                + f" at split {config.split}. Every split needs a row: add data, or change split"
+            )
         report.split = _describe_split({s: fractions[s] for s in names}, config.seed, data.label_space)
         parts = _grouped_partition(data, [fractions[s] for s in names], config.seed)
-        return {s: data.subset(p) for s, p in zip(names, parts)}
+        splits = {s: data.subset(p) for s, p in zip(names, parts)}
+        _check_trainable(splits["train"], name, report)
+        return splits
     splits = {s: pooled[s] for s in SPLIT_NAMES if s in pooled}
     if "train" not in splits:
         raise DataError(f"the given splits {list(splits)} have no train split")
+    empty = [s for s, part in splits.items() if not len(part)]
+    if empty:
+        raise DataError(
+            f"{name}: the given {' and '.join(empty)} split(s) hold no rows once loaded: {report.summary()}"
+        )
+    _check_trainable(splits["train"], name, report)
     if "validation" not in splits and "test" in splits and fractions["validation"] > 0:
         train = splits["train"]
         share = fractions["validation"] / (fractions["train"] + fractions["validation"])
@@ -286,10 +332,23 @@ def _split(pooled: dict[str | None, TextDataset], config: DataConfig, report: Lo
         n = sum(t in seen for t in part.texts)
         if n:  # only possible with drop_duplicates: false, in files that came already split
             report.notes.append(f"{plural(n, 'text')} of the {split} split also in an earlier split (kept as given)")
-            logger.warning("%s of the %s split also appear in an earlier split; drop_duplicates: true drops them",
-                           plural(n, "text"), split)
+            logger.warning(
+                "%s of the %s split also appear in an earlier split; drop_duplicates: true drops them",
+                plural(n, "text"),
+                split,
+            )
         seen.update(part.texts)
     return splits
+
+
+def _check_trainable(train: TextDataset, name: str, report: LoadReport) -> None:
+    """A single-label training split needs two classes to learn anything."""
+    if not train.label_space.multi_label and len(set(train.labels)) < 2:
+        raise DataError(
+            f"{name}: the training split holds {plural(len(train), 'row')} of one class "
+            f"({', '.join(sorted(set(map(str, train.labels))))}): a classifier needs at least two "
+            f"({report.summary()})"
+        )
 
 
 def _grouped_partition(data: TextDataset, fractions: list[float], seed: int) -> list[list[int]]:

@@ -11,26 +11,41 @@ by line, parquet by record batches, folders file by file, so memory does not gro
 input; `read_source` is the same stream gathered into lists. Sources that carry their own
 splits (a saved Hugging Face dataset, Reuters) and JSON arrays are read whole.
 """
+
 from __future__ import annotations
 
 import codecs
 import csv
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO
 
+from causalclf.data.records import Record
 from causalclf.data.report import DataError, RowIssue
+from causalclf.data.reuters import read_reuters
 from causalclf.data.templates import TextTemplate
 
 EXTENSIONS = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".json": "json", ".parquet": "parquet", ".pq": "parquet", ".txt": "txt", ".sgm": "reuters",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "txt",
+    ".sgm": "reuters",
 }
-EXCLUDED = "excluded"
-"""Key of `read_source`'s result for records that the source's own split leaves out (counted, not used)."""
-HF_SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation",
-                    "val": "validation", "dev": "validation", "test": "test"}
+HF_SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 WHOLE_SOURCES = ("hf_disk", "reuters")
 """Formats read whole: they carry their own splits."""
 PARQUET_BATCH_ROWS = 4096
@@ -42,24 +57,6 @@ which a long document passes; fields this large only mean memory (the file's own
 csv.field_size_limit(CSV_FIELD_LIMIT)
 
 
-@dataclass
-class Record:
-    """One input row: its fields, and where it came from."""
-
-    fields: dict[str, Any]
-    file: str
-    row: int | None
-    unit: str
-    id: str
-    problem: RowIssue | None = None
-    """Set when the row could not be parsed; `fields` is then empty."""
-    note: str | None = None
-    """Something worth counting in the load report that does not make the row bad (e.g. an empty body)."""
-
-    def issue(self, column: str | None, reason: str) -> RowIssue:
-        return RowIssue(self.file, self.row, column, reason, self.unit)
-
-
 def detect_format(path: Path) -> str:
     if path.is_dir():
         saved = ("dataset_info.json", "dataset_dict.json", "state.json")
@@ -68,8 +65,10 @@ def detect_format(path: Path) -> str:
         return "reuters" if any(path.glob("reut2-*.sgm")) else "folder"
     fmt = EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"{path}: cannot tell the format from the extension; set format to one of "
-                        f"{sorted(set(EXTENSIONS.values()))}")
+        raise DataError(
+            f"{path}: cannot tell the format from the extension; set format to one of "
+            f"{sorted(set(EXTENSIONS.values()))}"
+        )
     return fmt
 
 
@@ -81,8 +80,15 @@ def text_input(path: str | Path, text: str = "text", fmt: str = "auto") -> tuple
     return path, fmt, TextTemplate("text" if fmt in ("folder", "txt") else text)
 
 
-def read_source(path: str | Path, fmt: str, needed: Sequence[str], *, encoding: str = "utf-8",
-                columns: Sequence[str] | None = None, labelled: bool = True) -> dict[str | None, list[Record]]:
+def read_source(
+    path: str | Path,
+    fmt: str,
+    needed: Sequence[str],
+    *,
+    encoding: str = "utf-8",
+    columns: Sequence[str] | None = None,
+    labelled: bool = True,
+) -> dict[str | None, list[Record]]:
     """Records by split name: None for unsplit data; train/validation/test for data that carries
     its own split (a saved DatasetDict, Reuters' ModApte); `EXCLUDED` for records that split leaves out."""
     path = _existing(path)
@@ -90,14 +96,19 @@ def read_source(path: str | Path, fmt: str, needed: Sequence[str], *, encoding: 
     if fmt == "hf_disk":
         return _read_hf_disk(path, needed)
     if fmt == "reuters":
-        from causalclf.data.reuters import read_reuters
-
         return read_reuters(path, needed)
     return {None: list(_stream(path, fmt, needed, encoding, columns, labelled))}
 
 
-def iter_records(path: str | Path, fmt: str, needed: Sequence[str], *, encoding: str = "utf-8",
-                 columns: Sequence[str] | None = None, labelled: bool = True) -> Iterator[Record]:
+def iter_records(
+    path: str | Path,
+    fmt: str,
+    needed: Sequence[str],
+    *,
+    encoding: str = "utf-8",
+    columns: Sequence[str] | None = None,
+    labelled: bool = True,
+) -> Iterator[Record]:
     """Every record of a source, one at a time and in file order, whatever split it belongs to.
 
     The path and format are checked now; a header or schema without a `needed` column raises
@@ -117,8 +128,9 @@ def _existing(path: str | Path) -> Path:
     return path
 
 
-def _stream(path: Path, fmt: str, needed: Sequence[str], encoding: str, columns: Sequence[str] | None,
-            labelled: bool) -> Iterator[Record]:
+def _stream(
+    path: Path, fmt: str, needed: Sequence[str], encoding: str, columns: Sequence[str] | None, labelled: bool
+) -> Iterator[Record]:
     if fmt == "folder":
         _check_columns(str(path), ["text", "label"] if labelled else ["text"], needed)
         return _read_folder(path, encoding, labelled)
@@ -151,8 +163,9 @@ def _open_text(path: Path, encoding: str, newline: str | None) -> IO[str]:
     return open(path, encoding=_text_encoding(encoding), errors="surrogateescape", newline=newline)
 
 
-def _read_delimited(path: Path, encoding: str, delimiter: str, needed: Sequence[str],
-                    columns: Sequence[str] | None) -> Iterator[Record]:
+def _read_delimited(
+    path: Path, encoding: str, delimiter: str, needed: Sequence[str], columns: Sequence[str] | None
+) -> Iterator[Record]:
     # csv row by row (not pandas) so that each bad row is known by its line and can be skipped alone.
     with _open_text(path, encoding, newline="") as f:
         reader = csv.reader(f, delimiter=delimiter, strict=True)
@@ -247,8 +260,11 @@ def _read_parquet(path: Path, needed: Sequence[str]) -> Iterator[Record]:
 
 
 def _read_folder(path: Path, encoding: str, labelled: bool) -> Iterator[Record]:
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(
-        part.startswith(".") for part in p.relative_to(path).parts))
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
     if not files:
         raise DataError(f"{path}: the folder holds no files")
     for f in files:
@@ -272,8 +288,10 @@ def _read_hf_disk(path: Path, needed: Sequence[str]) -> dict[str | None, list[Re
     for name, ds in loaded.items():
         split = HF_SPLIT_ALIASES.get(name)
         if split is None:
-            raise DataError(f"{path}: split {name!r} is not one of {sorted(HF_SPLIT_ALIASES)}; "
-                            "save a DatasetDict with only train/validation/test")
+            raise DataError(
+                f"{path}: split {name!r} is not one of {sorted(HF_SPLIT_ALIASES)}; "
+                "save a DatasetDict with only train/validation/test"
+            )
         out[split] = _hf_records(ds, path, name, needed)
     return out
 

@@ -1,4 +1,5 @@
 """What a load did to the input: rows read, kept, skipped (with where and why), deduplicated."""
+
 from __future__ import annotations
 
 import logging
@@ -45,14 +46,14 @@ class DataError(UserError, ValueError):
         self.issue = issue
 
     @classmethod
-    def from_issue(cls, issue: RowIssue, hint: str = "") -> "DataError":
+    def from_issue(cls, issue: RowIssue, hint: str = "") -> DataError:
         return cls(f"{issue}{hint}", issue)
 
 
 @dataclass
 class LoadReport:
     """Accounts for every input row:
-    rows_read = rows_kept + skipped + duplicates + excluded + dropped_by_top_k + limit."""
+    rows_read = rows_kept + skipped + duplicates + leaked_from_train + excluded + dropped_by_top_k + limit."""
 
     rows_read: int = 0
     """Records the readers met (blank lines are not records)."""
@@ -61,7 +62,10 @@ class LoadReport:
     skipped: list[RowIssue] = field(default_factory=list)
     """Rows left out under ``on_error="skip"``, each with its location and reason."""
     duplicates_dropped: int = 0
-    """Rows whose text exactly repeated an earlier row's (the first occurrence is kept)."""
+    """Rows whose text exactly repeated an earlier row's of the same split (the first occurrence is kept)."""
+    leaked_from_train: list[str] = field(default_factory=list)
+    """Ids of the training rows whose text is also in a given validation or test split: dropped from train,
+    where the held-out split would otherwise test the model on a text it learned."""
     excluded: int = 0
     """Rows that the source's own split leaves out (e.g. Reuters documents outside ModApte)."""
     dropped_by_top_k: int = 0
@@ -81,13 +85,22 @@ class LoadReport:
         parts = [f"read {plural(self.rows_read, 'row')}, kept {self.rows_kept:,}"]
         if self.duplicates_dropped:
             parts.append(f"{plural(self.duplicates_dropped, 'exact duplicate text')} dropped")
+        if self.leaked_from_train:
+            named = ", ".join(self.leaked_from_train[:5])
+            more = ", ..." if len(self.leaked_from_train) > 5 else ""
+            parts.append(
+                f"{plural(len(self.leaked_from_train), 'training text')} also in the validation or test "
+                f"split dropped from train ({named}{more}); those splits are kept as given"
+            )
         if self.skipped:
             parts.append(f"{plural(len(self.skipped), 'bad row')} skipped")
         if self.excluded:
             parts.append(f"{plural(self.excluded, 'row')} outside the source's split left out")
         if self.dropped_by_top_k or self.labels_dropped:
-            parts.append(f"top_k dropped {plural(len(self.labels_dropped), 'label')} and "
-                         f"{plural(self.dropped_by_top_k, 'row')} left with none of the kept labels")
+            parts.append(
+                f"top_k dropped {plural(len(self.labels_dropped), 'label')} and "
+                f"{plural(self.dropped_by_top_k, 'row')} left with none of the kept labels"
+            )
         if self.dropped_by_limit:
             parts.append(f"{plural(self.dropped_by_limit, 'row')} left out by limit")
         if self.recoded:
@@ -106,15 +119,20 @@ class RowErrors:
 
     def __call__(self, issue: RowIssue) -> None:
         if self.on_error == "raise":
-            raise DataError.from_issue(issue, " (on_error='skip', or `causalclf predict --on-error skip`, skips such rows "
-                                              "and lists them in the report)")
+            raise DataError.from_issue(
+                issue,
+                " (on_error='skip', or `causalclf predict --on-error skip`, skips such rows "
+                "and lists them in the report)",
+            )
         self.report.skipped.append(issue)
 
     def log_summary(self) -> None:
         if self.report.skipped:
             shown = "; ".join(str(i) for i in self.report.skipped[:3])
             more = " ..." if len(self.report.skipped) > 3 else ""
-            logger.warning("skipped %s (on_error='skip'): %s%s", plural(len(self.report.skipped), "bad row"), shown, more)
+            logger.warning(
+                "skipped %s (on_error='skip'): %s%s", plural(len(self.report.skipped), "bad row"), shown, more
+            )
 
 
 def plural(n: int, noun: str) -> str:

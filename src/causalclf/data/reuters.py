@@ -10,13 +10,15 @@ raw text of an unprocessed document, which has neither), ``topics`` (a list, pos
 ``places`` and ``newid``. Character references (``&#3;``, ``&lt;``) are decoded and control
 characters dropped.
 """
+
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+from causalclf.data.records import EXCLUDED, Record
 from causalclf.data.report import DataError, RowIssue
 
 FIELDS = ("title", "body", "text", "topics", "places", "newid")
@@ -43,14 +45,14 @@ def _clean(text: str | None) -> str:
 
 def read_reuters(path: Path, needed: Sequence[str]):
     """Records by ModApte split ("train", "test"), plus `EXCLUDED`; see the module docs."""
-    from causalclf.data.readers import EXCLUDED, Record
-
     files = sorted(path.glob("reut2-*.sgm")) if path.is_dir() else [path]
     if not files:
         raise DataError(f"{path}: no reut2-*.sgm files")
     missing = [c for c in needed if c not in FIELDS]
     if missing:
-        raise DataError.from_issue(RowIssue(str(path), None, missing[0], f"not a Reuters field; fields are {list(FIELDS)}"))
+        raise DataError.from_issue(
+            RowIssue(str(path), None, missing[0], f"not a Reuters field; fields are {list(FIELDS)}")
+        )
     out: dict[str, list[Record]] = {"train": [], "test": [], EXCLUDED: []}
     for file in files:
         for match in _DOC.finditer(file.read_text(encoding="latin-1")):
@@ -60,11 +62,17 @@ def read_reuters(path: Path, needed: Sequence[str]):
             text = "\n".join(part for part in (title, body) if part)
             if not text:  # TYPE="UNPROC": the text is not divided into title and body
                 text = _clean(_TAGS.sub(" ", _element(doc, "TEXT") or ""))
-            fields = {"title": title, "body": body, "text": text, "newid": attrs.get("NEWID", ""),
-                      "topics": [_clean(t) for t in _ITEM.findall(_element(doc, "TOPICS") or "")],
-                      "places": [_clean(t) for t in _ITEM.findall(_element(doc, "PLACES") or "")]}
+            fields = {
+                "title": title,
+                "body": body,
+                "text": text,
+                "newid": attrs.get("NEWID", ""),
+                "topics": [_clean(t) for t in _ITEM.findall(_element(doc, "TOPICS") or "")],
+                "places": [_clean(t) for t in _ITEM.findall(_element(doc, "PLACES") or "")],
+            }
             split = MODAPTE.get(attrs.get("LEWISSPLIT", "")) if attrs.get("TOPICS") == "YES" else None
-            record = Record(fields, str(file), None, "record", f"reuters:{fields['newid']}",
-                            note=None if body else EMPTY_BODY)
+            record = Record(
+                fields, str(file), None, "record", f"reuters:{fields['newid']}", note=None if body else EMPTY_BODY
+            )
             out[split or EXCLUDED].append(record)
     return out

@@ -3,6 +3,7 @@
 `root` defaults to $CAUSALCLF_SHARED_DATA, else <repo>/../shared/data. Each dataset's
 SOURCE.md there describes its provenance and quirks; the choices below follow it.
 """
+
 from __future__ import annotations
 
 import html
@@ -39,12 +40,17 @@ def ag_news(config: DataConfig):
     raw = shared_root(config.root) / "ag_news" / "raw"
     names = [n.strip() for n in (raw / "classes.txt").read_text(encoding="utf-8").splitlines() if n.strip()]
     cfg = config.for_named(
-        {"path": str(raw / "test.csv")}, format="csv", columns=["class_index", "title", "description"],
-        text="{title}\n{description}", label="class_index",
+        {"path": str(raw / "test.csv")},
+        format="csv",
+        columns=["class_index", "title", "description"],
+        text="{title}\n{description}",
+        label="class_index",
         label_map={str(i): n for i, n in enumerate(names, start=1)},
     )
-    note = ("AG News: only the official test file (7,600 rows) is present, so every split here is carved "
-            "out of it; these are not official AG News test figures")
+    note = (
+        "AG News: only the official test file (7,600 rows) is present, so every split here is carved "
+        "out of it; these are not official AG News test figures"
+    )
     return cfg, unescape_ag_news, [note]
 
 
@@ -57,9 +63,12 @@ def uspto(config: DataConfig):
     raw = shared_root(config.root) / "uspto_ipg210105_ipc_sections" / "raw"
     files = {"train": raw / "train.csv", "validation": raw / "val.csv", "test": raw / "test.csv"}
     cfg = config.for_named(
-        {k: str(v) for k, v in files.items()}, format="csv",
-        text="{publication_title_claims}\n{application_type_abstract}", label="label",
-        label_delimiter=",", multi_label=True,
+        {k: str(v) for k, v in files.items()},
+        format="csv",
+        text="{publication_title_claims}\n{application_type_abstract}",
+        label="label",
+        label_delimiter=",",
+        multi_label=True,
     )
     return cfg, normalize_whitespace, ["USPTO: the train/validation/test split is the repository author's, not USPTO's"]
 

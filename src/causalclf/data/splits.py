@@ -1,13 +1,12 @@
 """Seeded stratified partitions: sklearn for single-label, iterative stratification for multi-label."""
+
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
-from sklearn.model_selection import train_test_split
 
 from causalclf.data.labels import LabelSpace
 
@@ -27,6 +26,8 @@ def partition(labels: Sequence, sizes: Sequence[int], seed: int, stratified: boo
     parts then get one row of each label that has rows enough to go round. Each part's indices
     come back sorted, keeping the input order inside a split.
     """
+    from sklearn.model_selection import train_test_split  # scikit-learn loads when data is split, not before
+
     if sum(sizes) != len(labels):
         raise ValueError(f"sizes {list(sizes)} do not add up to {len(labels)} rows")
     space = LabelSpace.from_labels(labels)
@@ -53,21 +54,26 @@ def partition(labels: Sequence, sizes: Sequence[int], seed: int, stratified: boo
     return [np.sort(p) for p in parts]
 
 
-def _carve_single_label(idx: np.ndarray, y: np.ndarray, size: int, seed: int,
-                        names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _carve_single_label(
+    idx: np.ndarray, y: np.ndarray, size: int, seed: int, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """(kept, carved): `size` rows carved from `idx` in the label proportions.
 
     A class with a single row cannot be on both sides: it stays on the kept side (the training
     side of every split), and the warning names it. When the part is too small to hold every
     class, stratification is impossible and a plain seeded split is made, said out loud.
     """
+    from sklearn.model_selection import train_test_split
+
     counts = Counter(y[idx].tolist())
     rare = np.isin(y[idx], [c for c, n in counts.items() if n < 2])
     if (~rare).sum() <= size:  # too few other rows to carve the part from: no row can be held back
         rare[:] = False
     if rare.any():
-        logger.warning("%s: too few rows to stratify, kept in the training part only (never validated or "
-                       "tested)", ", ".join(f"class {names[c]!r} has {counts[c]} row" for c in sorted(set(y[idx][rare]))))
+        logger.warning(
+            "%s: too few rows to stratify, kept in the training part only (never validated or tested)",
+            ", ".join(f"class {names[c]!r} has {counts[c]} row" for c in sorted(set(y[idx][rare]))),
+        )
     common = idx[~rare]
     try:
         kept, carved = train_test_split(common, test_size=size, random_state=seed, stratify=y[common])
@@ -78,6 +84,8 @@ def _carve_single_label(idx: np.ndarray, y: np.ndarray, size: int, seed: int,
 
 
 def _carve_multi_label(idx: np.ndarray, y: np.ndarray, size: int, seed: int, rng: np.random.Generator) -> np.ndarray:
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=size, random_state=seed)
     keep, part = (idx[i] for i in next(splitter.split(np.zeros(len(idx)), y[idx])))
     # Iterative stratification hits the size only roughly (a few rows off): move the difference.
@@ -101,8 +109,9 @@ def _cover_labels(parts: list[np.ndarray], y: np.ndarray, rng: np.random.Generat
             parts[p], parts[donor] = _move(parts[p], parts[donor], y, 1, rng, among=y[:, label] == 0)
 
 
-def _move(src: np.ndarray, dst: np.ndarray, y: np.ndarray, k: int, rng: np.random.Generator,
-          among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _move(
+    src: np.ndarray, dst: np.ndarray, y: np.ndarray, k: int, rng: np.random.Generator, among: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Moves k random rows of `src` (those flagged by `among`) to `dst`, preferring rows whose
     labels `src` still holds in other rows, so that no label leaves `src` needlessly."""
     order = [i for i in rng.permutation(len(src)) if among is None or among[src[i]]]

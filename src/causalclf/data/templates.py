@@ -1,9 +1,11 @@
 """`TextTemplate`: a column name, or a template such as "{title}\\n{abstract}" over several."""
+
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from causalclf.data.report import DataError
 

@@ -3,6 +3,7 @@
 Names are imported lazily so that ``import causalclf.evaluation`` loads none of
 scikit-learn, statsmodels or matplotlib until a function that needs them is used.
 """
+
 from __future__ import annotations
 
 import importlib

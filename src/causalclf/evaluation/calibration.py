@@ -11,6 +11,7 @@ Two shapes of truth are accepted everywhere in this module:
   This is the reliability of the numbers a multi-label model actually emits, pooled
   over classes (so frequent negatives near 0 weigh in, as they do in use).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import log_expit, log_softmax
 
 if TYPE_CHECKING:
@@ -136,17 +136,22 @@ def temperature_scale(logits: np.ndarray, y_true: np.ndarray, multi_label: bool 
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(y_true)
     if not multi_label:
-        return float(np.exp(_minimise(lambda log_t: logit_nll(z / np.exp(log_t), y))))
+        return float(np.exp(_minimise(_nll_at_log_temperature(z, y, multi_label=False))))
     temperatures = np.ones(z.shape[1])
     for j in range(z.shape[1]):
         if y[:, j].min() == y[:, j].max():
             continue
-        zj, yj = z[:, j], y[:, j]
-        temperatures[j] = np.exp(_minimise(lambda log_t: logit_nll(zj / np.exp(log_t), yj, multi_label=True)))
+        temperatures[j] = np.exp(_minimise(_nll_at_log_temperature(z[:, j], y[:, j], multi_label=True)))
     return temperatures
 
 
+def _nll_at_log_temperature(z: np.ndarray, y: np.ndarray, multi_label: bool):
+    return lambda log_t: logit_nll(z / np.exp(log_t), y, multi_label=multi_label)
+
+
 def _minimise(fun) -> float:
+    from scipy.optimize import minimize_scalar  # most of a second to import: loaded when a temperature is fitted
+
     return float(minimize_scalar(fun, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6}).x)
 
 
@@ -161,12 +166,12 @@ def negative_log_likelihood(y_true: np.ndarray, proba: np.ndarray) -> float:
 def reliability_diagram(
     y_true: np.ndarray,
     proba: np.ndarray,
-    ax: "Axes | None" = None,
+    ax: Axes | None = None,
     path: str | Path | None = None,
     n_bins: int = 15,
     strategy: BinStrategy = "uniform",
     title: str | None = None,
-) -> "Axes":
+) -> Axes:
     """Plot accuracy against confidence per bin, with the diagonal of perfect calibration.
 
     Draws into ``ax`` when given, else into a new figure; saves the figure to ``path``

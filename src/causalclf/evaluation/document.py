@@ -2,12 +2,12 @@
 
 Reports are built once as a list of blocks, so the two formats can never disagree.
 """
+
 from __future__ import annotations
 
 import base64
 import html
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Image:
     caption: str
 
 
-Block = Union[Heading, Paragraph, Table, Image]
+Block = Heading | Paragraph | Table | Image
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px;
@@ -59,14 +59,20 @@ def render_markdown(title: str, blocks: list[Block]) -> str:
         elif isinstance(block, Paragraph):
             out += [block.text, ""]
         elif isinstance(block, Table):
-            out.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
-            out.append("|" + "|".join(["---"] * len(block.headers)) + "|")
-            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
-            out.append("")
+            out += [markdown_table(block), ""]
         else:
             alt = block.caption.replace("[", "(").replace("]", ")")
             out += [f"![{alt}]({block.filename})", ""]
     return "\n".join(out)
+
+
+def markdown_table(table: Table) -> str:
+    """A `Table` as Markdown lines (no blank line after)."""
+    lines = [
+        "| " + " | ".join(_md_cell(h) for h in table.headers) + " |",
+        "|" + "|".join(["---"] * len(table.headers)) + "|",
+    ]
+    return "\n".join(lines + ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows])
 
 
 def render_html(title: str, blocks: list[Block]) -> str:
@@ -89,9 +95,7 @@ def render_html(title: str, blocks: list[Block]) -> str:
             )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{e(title)}</title><style>{_CSS}</style></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        f"<title>{e(title)}</title><style>{_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 
 

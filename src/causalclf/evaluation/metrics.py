@@ -14,9 +14,10 @@ never dropped: they are counted (``n_unseen``, ``unseen_labels`` by name) and sc
 multi-label, never an exact match, and the unseen name is left out of the per-class counts).
 Calibration metrics use the items whose true labels the model knows.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -171,19 +172,24 @@ def format_metrics(metrics: dict) -> str:
             f"subset accuracy {m['subset_accuracy']:.4f}  Hamming loss {m['hamming_loss']:.4f}  "
             f"labels/item {card['true']:.2f} true, {card['predicted']:.2f} predicted"
         )
-    calibration = [f"{label} {m[key]:.4f}" for key, label in (("ece", "ECE"), ("brier", "Brier"), ("nll", "NLL")) if key in m]
+    calibration = [
+        f"{label} {m[key]:.4f}" for key, label in (("ece", "ECE"), ("brier", "Brier"), ("nll", "NLL")) if key in m
+    ]
     if calibration:
         lines.append("  ".join(calibration))
     if m.get("n_invalid"):
         lines.append(f"{m['n_invalid']} prediction(s) held labels outside the label space (never counted right)")
     if m.get("n_unseen"):
         named = ", ".join(f"{name!r} ({n})" for name, n in m["unseen_labels"].items())
-        lines.append(f"{m['n_unseen']} item(s) carry a true label the model never saw in training, scored as wrong: "
-                     f"{named}")
+        lines.append(
+            f"{m['n_unseen']} item(s) carry a true label the model never saw in training, scored as wrong: {named}"
+        )
     if m.get("classes_without_support"):
-        lines.append(f"no test item of class(es) {', '.join(map(repr, m['classes_without_support']))}: macro-F1 counts "
-                     f"each as F1 0; over the {len(m['per_class']) - len(m['classes_without_support'])} classes with "
-                     f"test items it is {m['macro_f1_supported']:.4f}")
+        lines.append(
+            f"no test item of class(es) {', '.join(map(repr, m['classes_without_support']))}: macro-F1 counts "
+            f"each as F1 0; over the {len(m['per_class']) - len(m['classes_without_support'])} classes with "
+            f"test items it is {m['macro_f1_supported']:.4f}"
+        )
     width = max([5] + [len(name) for name in m["per_class"]])
     lines.append(f"{'class':<{width}}  precision  recall      f1  support")
     for name, c in m["per_class"].items():

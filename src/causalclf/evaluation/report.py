@@ -5,13 +5,14 @@ every run, seed spread, quality against cost (trainable parameters, throughput),
 paired significance between runs scored on the same test items, then per-run detail
 (per-class scores, confusion matrix, reliability diagram).
 """
+
 from __future__ import annotations
 
 import json
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from causalclf.evaluation import plots
 from causalclf.evaluation.document import Block, Heading, Image, Paragraph, Table, render_html, render_markdown
@@ -158,7 +159,9 @@ def _significance(runs: list[Run], names: list[str], n_resamples: int, seed: int
             seed=seed,
             confidence=confidence,
         )
-        blocks.append(Paragraph(f"Test set of {len(first.y_true)} items shared by: {', '.join(names[i] for i in members)}."))
+        blocks.append(
+            Paragraph(f"Test set of {len(first.y_true)} items shared by: {', '.join(names[i] for i in members)}.")
+        )
         rows = [
             [
                 c.a,
@@ -192,9 +195,11 @@ def _run_detail(run: Run, name: str, stem: str) -> list[Block]:
     if run.label_space.multi_label:
         headline += [
             ["Hamming loss", _num(m["hamming_loss"])],
-            ["labels per item (true / predicted)", f"{m['label_cardinality']['true']:.2f} / {m['label_cardinality']['predicted']:.2f}"],
-        ]  # fmt: skip
-    headline += [[label, _num(m[key])] for key, label in (("ece", "ECE"), ("brier", "Brier"), ("nll", "NLL")) if key in m]
+            ["labels per item (true / predicted)", "{true:.2f} / {predicted:.2f}".format(**m["label_cardinality"])],
+        ]
+    headline += [
+        [label, _num(m[key])] for key, label in (("ece", "ECE"), ("brier", "Brier"), ("nll", "NLL")) if key in m
+    ]
     for key, label in (("trainable_parameters", "trainable parameters"), ("docs_per_second", "docs/s"),
                        ("train_seconds", "train seconds")):  # fmt: skip
         if key in run.info:

@@ -12,12 +12,14 @@ seed, trainable_parameters, docs_per_second, train_seconds, ... Metrics sit at t
 level so that ``json.load(f)["macro_f1"]`` works; info is nested so that its keys can
 never shadow a metric.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

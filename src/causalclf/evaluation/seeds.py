@@ -4,10 +4,11 @@ A fine-tuning result is a draw from the seed distribution; a single seed can fli
 ranking. Comparisons pair runs by seed because the same seed fixes the same data order
 and initialisation wherever a method allows it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 

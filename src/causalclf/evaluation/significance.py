@@ -8,13 +8,15 @@ independent error bars.
   the other (per-item correctness; multi-label: exact match of the label set).
 - `paired_bootstrap` resamples items (the same resample for A and B) to put confidence
   intervals on the difference of micro and macro F1, which are not per-item averages.
-- `holm` and `compare_pairwise` control the family-wise error when many pairs are tested.
+- `paired_tests` (any pairs: every method against a reference) and `compare_pairwise` (every pair of
+  named predictions) control the family-wise error with `holm` when many pairs are tested.
 """
+
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from itertools import chain, combinations
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -77,22 +79,30 @@ class BootstrapResult:
 
 
 @dataclass
-class PairwiseComparison:
-    """Both tests for one pair, with p-values Holm-adjusted over all pairs compared together."""
+class PairedTest:
+    """Both tests for one pair (A minus B), with p-values Holm-adjusted over the pairs tested together."""
 
-    a: str
-    b: str
     mcnemar: McNemarResult
     bootstrap: BootstrapResult
     mcnemar_p_holm: float
     micro_f1_p_holm: float
     macro_f1_p_holm: float
 
+
+@dataclass
+class PairwiseComparison(PairedTest):
+    """`PairedTest` of the named prediction sets `a` and `b`."""
+
+    a: str = field(kw_only=True)
+    b: str = field(kw_only=True)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def mcnemar(y_true: Sequence, pred_a: Sequence, pred_b: Sequence, label_space: LabelSpace | None = None) -> McNemarResult:
+def mcnemar(
+    y_true: Sequence, pred_a: Sequence, pred_b: Sequence, label_space: LabelSpace | None = None
+) -> McNemarResult:
     """McNemar's test (statsmodels): exact binomial below 25 discordant pairs, else chi2 with correction."""
     from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
@@ -173,6 +183,30 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return multipletests(p, method="holm")[1]
 
 
+def paired_tests(
+    pairs: Sequence[tuple[Sequence, Sequence, Sequence]],
+    label_space: LabelSpace,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> list[PairedTest]:
+    """McNemar and the paired bootstrap for each ``(y_true, pred_a, pred_b)`` of `pairs`, A minus B.
+
+    Holm's correction runs over all the pairs, separately for each of the three p-values
+    (McNemar, Δ micro-F1, Δ macro-F1): each is its own family of hypotheses.
+    """
+    tests = [
+        (mcnemar(y, a, b, label_space), paired_bootstrap(y, a, b, label_space, n_resamples, seed, confidence))
+        for y, a, b in pairs
+    ]
+    adjusted = zip(
+        holm([m.p_value for m, _ in tests]),
+        holm([bs.micro_f1.p_value for _, bs in tests]),
+        holm([bs.macro_f1.p_value for _, bs in tests]),
+    )
+    return [PairedTest(m, bs, float(pm), float(pmi), float(pma)) for (m, bs), (pm, pmi, pma) in zip(tests, adjusted)]
+
+
 def compare_pairwise(
     y_true: Sequence,
     predictions: Mapping[str, Sequence],
@@ -181,28 +215,15 @@ def compare_pairwise(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> list[PairwiseComparison]:
-    """McNemar and paired bootstrap for every pair of named prediction sets on the same items.
-
-    Holm's correction runs over all pairs, separately for each of the three p-values
-    (McNemar, Δ micro-F1, Δ macro-F1): each is its own family of hypotheses.
-    """
+    """McNemar and paired bootstrap for every pair of named prediction sets on the same items, Holm-adjusted
+    over all pairs (`paired_tests`)."""
     check_paired(y_true, *predictions.values())
     space = label_space or _infer_space(y_true, *predictions.values())
-    pairs = list(combinations(predictions, 2))
-    tests = [
-        (
-            mcnemar(y_true, predictions[a], predictions[b], space),
-            paired_bootstrap(y_true, predictions[a], predictions[b], space, n_resamples, seed, confidence),
-        )
-        for a, b in pairs
-    ]
-    adjusted_mcnemar = holm([m.p_value for m, _ in tests])
-    adjusted_micro = holm([bs.micro_f1.p_value for _, bs in tests])
-    adjusted_macro = holm([bs.macro_f1.p_value for _, bs in tests])
-    return [
-        PairwiseComparison(a, b, m, bs, float(pm), float(pmi), float(pma))
-        for (a, b), (m, bs), pm, pmi, pma in zip(pairs, tests, adjusted_mcnemar, adjusted_micro, adjusted_macro)
-    ]
+    names = list(combinations(predictions, 2))
+    tests = paired_tests(
+        [(y_true, predictions[a], predictions[b]) for a, b in names], space, n_resamples, seed, confidence
+    )
+    return [PairwiseComparison(**vars(t), a=a, b=b) for (a, b), t in zip(names, tests)]
 
 
 def _infer_space(y_true: Sequence, *predictions: Sequence) -> LabelSpace:

@@ -11,6 +11,7 @@ value just above the highest (nothing positive). Decisions are ``score >= thresh
 as in `Classifier.decide`. Among equally good candidates the one closest to 0.5 wins,
 so a threshold moves away from the default only when the validation data pays for it.
 """
+
 from __future__ import annotations
 
 from typing import Literal

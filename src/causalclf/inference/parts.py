@@ -11,12 +11,14 @@ present: a resumed run predicts the other chunks (chunk k is always the same inp
 a temporary file renamed onto OUT, and the folder is removed only after that: a kill during
 the merge leaves every part in place for the next resume.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 import pyarrow as pa
 
@@ -74,8 +76,10 @@ class RunFolder:
         for index in range(n_chunks):
             path = self.path / PART.format(index)
             if not path.is_file():  # every process has finished: a missing part is a bug, never a gap to skip
-                raise RuntimeError(f"{path} is missing after every process finished; nothing was written to "
-                                   f"{self.output}; rerun with --resume to predict that chunk again")
+                raise RuntimeError(
+                    f"{path} is missing after every process finished; nothing was written to "
+                    f"{self.output}; rerun with --resume to predict that chunk again"
+                )
             table = pq.read_table(path)
             yield table, Counts(**json.loads(table.schema.metadata[COUNTS_KEY]))
 

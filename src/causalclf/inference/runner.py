@@ -15,6 +15,7 @@ chunks not committed yet (this process's share of them), committing each as a pa
 Memory holds one chunk (`chunk_rows` texts and their predictions) at a time, whatever the
 size of the input or the output.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,19 +36,26 @@ from causalclf.data.report import DataError, OnError, plural
 from causalclf.errors import UserError
 from causalclf.inference import sinks
 from causalclf.inference.parts import RunFolder
-from causalclf.inference.processes import Processes
 from causalclf.inference.sinks import open_sink, prediction_schema, prediction_table
-from causalclf.inference.sources import Chunk, Counts, TextSource
+from causalclf.inference.sources import DEFAULT_CHUNK_ROWS, Chunk, Counts, TextSource
+from causalclf.methods import load_classifier, method
 from causalclf.methods.base import Classifier
+from causalclf.methods.model_folder import read_config
+from causalclf.processes import current as current_processes
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_ROWS = 2048
-"""Input rows per chunk: predicted together (sorted by length within it), committed together."""
 MANIFEST_VERSION = 1
-RESUME_CHECKS = {"version": "the run folder's format", "model": "the model", "input": "the input",
-                 "text": "the text column or template", "encoding": "the encoding", "on_error": "on_error",
-                 "output_format": "the output format", "chunk_rows": "chunk_rows"}
+RESUME_CHECKS = {
+    "version": "the run folder's format",
+    "model": "the model",
+    "input": "the input",
+    "text": "the text column or template",
+    "encoding": "the encoding",
+    "on_error": "on_error",
+    "output_format": "the output format",
+    "chunk_rows": "chunk_rows",
+}
 """Manifest entries a resumed run must match (what decides the rows and values written), in words."""
 
 
@@ -76,41 +84,57 @@ class PredictSummary:
 
     def __str__(self) -> str:
         where = f" to {self.output}" if self.output else ""
-        parts = [f"wrote {plural(self.counts.texts, 'prediction')}{where} ({plural(self.counts.rows, 'row')} read"
-                 + "".join(f"; {d}" for d in [self.counts.describe()] if d) + ")",
-                 f"{self.predicted_now:,} predicted at {self.docs_per_second:,.1f} docs/s"
-                 + (f" over {self.processes} processes" if self.processes > 1 else "")
-                 + f"; {self.seconds:.1f} s in all"]
+        parts = [
+            f"wrote {plural(self.counts.texts, 'prediction')}{where} ({plural(self.counts.rows, 'row')} read"
+            + "".join(f"; {d}" for d in [self.counts.describe()] if d)
+            + ")",
+            f"{self.predicted_now:,} predicted at {self.docs_per_second:,.1f} docs/s"
+            + (f" over {self.processes} processes" if self.processes > 1 else "")
+            + f"; {self.seconds:.1f} s in all",
+        ]
         if self.resumed_chunks:
             parts.append(f"resumed: {self.resumed_chunks:,} of {self.chunks:,} chunks were committed before")
         return "; ".join(parts)
 
 
-def predict_file(model: str | Path | Classifier, input: str | Path, output: str | Path | None = None, *,
-                 text: str = "text", input_format: str = "auto", output_format: str | None = None,
-                 encoding: str = "utf-8", on_error: OnError = "raise", resume: bool = False,
-                 chunk_rows: int | None = None, batch_size: int | None = None, max_batch_tokens: int | None = None,
-                 progress: bool = True, stream: IO[str] | None = None) -> PredictSummary | None:
+def predict_file(
+    model: str | Path | Classifier,
+    input: str | Path,
+    output: str | Path | None = None,
+    *,
+    text: str = "text",
+    input_format: str = "auto",
+    output_format: str | None = None,
+    encoding: str = "utf-8",
+    on_error: OnError = "raise",
+    resume: bool = False,
+    chunk_rows: int | None = None,
+    batch_size: int | None = None,
+    max_batch_tokens: int | None = None,
+    progress: bool = True,
+    stream: IO[str] | None = None,
+) -> PredictSummary | None:
     """Predicts every text of `input` with `model` (a saved model folder or a fitted classifier).
 
-    `output` is a .jsonl/.csv/.parquet file (`output_format` overrides the extension); its folder
-    must exist. None writes JSON lines (or CSV) to `stream` (stdout), unresumable. An existing
-    output is an error unless `resume` continues the unfinished run that is writing it (the
-    model, input and settings must be the same). `batch_size` and `max_batch_tokens` (token-budget
-    batches, see `TokenBudget`) override the model's own for this run. Under `accelerate launch` or
+    `output` is a .jsonl/.csv/.parquet file (`output_format` overrides the extension); its folder must exist.
+    None writes JSON lines (or CSV) to `stream` (stdout), unresumable. An existing output is an error unless
+    `resume` continues the unfinished run that is writing it (the model, input and settings must be the same).
+    `batch_size` and `max_batch_tokens` (token-budget batches, see `methods.transformer_params.TokenBudget`)
+    override the model's own for this run. Under `accelerate launch` or
     `torchrun` every process predicts a share of the chunks and the main one merges them and
     returns the summary (the others return None).
     """
     start = time.perf_counter()
-    processes = Processes.current()
+    processes = current_processes()
     folder = None if output is None else _run_folder(Path(output), resume)
     fmt = sinks.output_format(None if output is None else Path(output), output_format)
     if folder is None:
         if resume:
             raise UserError("resume needs an output file (-o): a stream cannot be continued")
         if processes.world > 1:
-            raise UserError("a sharded run needs an output file (-o): each process writes its part, "
-                            "the main one merges them")
+            raise UserError(
+                "a sharded run needs an output file (-o): each process writes its part, the main one merges them"
+            )
         if fmt == "parquet":
             raise UserError("parquet cannot be streamed; give an output file (-o out.parquet)")
     for name, value in (("chunk_rows", chunk_rows), ("batch_size", batch_size), ("max_batch_tokens", max_batch_tokens)):
@@ -120,9 +144,16 @@ def predict_file(model: str | Path | Classifier, input: str | Path, output: str 
     batch_params = _batch_params(model, batch_size, max_batch_tokens)
     recorded = folder.manifest() if folder is not None and resume and folder.exists() else None
     chunk_rows = chunk_rows or (recorded or {}).get("chunk_rows") or DEFAULT_CHUNK_ROWS
-    manifest = {"version": MANIFEST_VERSION, "model": _model_identity(model),
-                "input": {"format": source.format, **_files_identity(source.path)}, "text": source.template.spec,
-                "encoding": encoding, "on_error": on_error, "output_format": fmt, "chunk_rows": chunk_rows}
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "model": _model_identity(model),
+        "input": {"format": source.format, **_files_identity(source.path)},
+        "text": source.template.spec,
+        "encoding": encoding,
+        "on_error": on_error,
+        "output_format": fmt,
+        "chunk_rows": chunk_rows,
+    }
     if recorded is not None:
         _check_same_run(recorded, manifest, folder)
 
@@ -141,16 +172,30 @@ def predict_file(model: str | Path | Classifier, input: str | Path, output: str 
         processes.wait()
         done = folder.done()
         if done:
-            logger.info("resuming: %s of %s committed, %s to predict", plural(len(done), "chunk"), f"{n_chunks:,}",
-                        plural(n_chunks - len(done), "chunk"))
+            logger.info(
+                "resuming: %s of %s committed, %s to predict",
+                plural(len(done), "chunk"),
+                f"{n_chunks:,}",
+                plural(n_chunks - len(done), "chunk"),
+            )
     mine = processes.share([k for k in range(n_chunks) if k not in done])
 
-    clf = model if isinstance(model, Classifier) else _load(model)
+    clf = model if isinstance(model, Classifier) else load_classifier(model)
     schema = prediction_schema(clf.labels_, clf.multi_label)
     predicting = time.perf_counter()
     with clf.temporary_params(**batch_params):  # a caller's classifier is left as it was
-        own = _predict_chunks(clf, source, chunk_rows, mine, scan.rows, schema, folder, fmt,
-                              stream or sys.stdout, progress and processes.is_main)
+        own = _predict_chunks(
+            clf,
+            source,
+            chunk_rows,
+            mine,
+            scan.rows,
+            schema,
+            folder,
+            fmt,
+            stream or sys.stdout,
+            progress and processes.is_main,
+        )
     if folder is None:
         end = time.perf_counter()
         return PredictSummary(None, own, own.texts, end - start, end - predicting, n_chunks, 0, 1)
@@ -160,8 +205,9 @@ def predict_file(model: str | Path | Classifier, input: str | Path, output: str 
         if not processes.is_main:
             return None
         total, now = _merge(folder, fmt, schema, n_chunks, done)
-        return PredictSummary(str(output), total, now, time.perf_counter() - start, predict_seconds, n_chunks,
-                              len(done), processes.world)
+        return PredictSummary(
+            str(output), total, now, time.perf_counter() - start, predict_seconds, n_chunks, len(done), processes.world
+        )
     finally:
         processes.close()
 
@@ -180,50 +226,50 @@ def _run_folder(output: Path, resume: bool) -> RunFolder:
         raise UserError(f"output {output}: cannot write in {output.parent} ({e.strerror})") from None
     folder = RunFolder(output)
     if not resume and folder.exists():
-        raise UserError(f"{folder.path} holds an unfinished run writing {output}: continue it with --resume, "
-                        "or remove that folder to start over")
+        raise UserError(
+            f"{folder.path} holds an unfinished run writing {output}: continue it with --resume, "
+            "or remove that folder to start over"
+        )
     if not resume and output.exists():
-        raise UserError(f"{output} already exists; remove it or choose another output (--resume continues "
-                        "only an unfinished run)")
+        raise UserError(
+            f"{output} already exists; remove it or choose another output (--resume continues only an unfinished run)"
+        )
     if resume and output.exists() and not folder.exists():
-        raise UserError(f"{output} already exists and no unfinished run is recorded beside it ({folder.path}): "
-                        "nothing to resume; remove it to predict again")
+        raise UserError(
+            f"{output} already exists and no unfinished run is recorded beside it ({folder.path}): "
+            "nothing to resume; remove it to predict again"
+        )
     return folder
 
 
 def _batch_params(model: str | Path | Classifier, batch_size: int | None, max_batch_tokens: int | None) -> dict:
     """The batch settings to set on the classifier, checked against its method before it loads."""
     if isinstance(model, Classifier):
-        method, params = type(model), model.get_params(deep=False)
+        method_class, params = type(model), model.get_params(deep=False)
     else:
-        from causalclf.methods import get_method
-        from causalclf.methods.base import read_config
-
         config = read_config(Path(model))
-        method, params = get_method(config["method"]), config["params"]
-    names = {f.name: f for f in dataclasses.fields(method)}
+        method_class, params = method(config["method"]).params, config["params"]
+    names = {f.name: f for f in dataclasses.fields(method_class)}
     given: dict[str, Any] = {}
     for name, value in (("batch_size", batch_size), ("max_batch_tokens", max_batch_tokens)):
         if value is not None and "batch_size" not in names:
-            raise UserError(f"a {method.method_name} classifier predicts without batches: {name} does not apply")
+            raise UserError(f"a {method_class.method_name} classifier predicts without batches: {name} does not apply")
     if batch_size is not None:
         given["batch_size"] = batch_size
     if max_batch_tokens is not None:
         if "max_batch_tokens" not in names:
-            raise UserError(f"a {method.method_name} classifier batches by batch_size only: max_batch_tokens applies "
-                            "to the embedding_head and encoder methods")
+            raise UserError(
+                f"a {method_class.method_name} classifier batches by batch_size only: max_batch_tokens applies "
+                "to the embedding_head and encoder methods"
+            )
         max_length = params.get("max_length", names["max_length"].default)
         if max_batch_tokens < max_length:
-            raise UserError(f"max_batch_tokens {max_batch_tokens} is below the model's max_length {max_length}: "
-                            "a text that long could not fit any batch")
+            raise UserError(
+                f"max_batch_tokens {max_batch_tokens} is below the model's max_length {max_length}: "
+                "a text that long could not fit any batch"
+            )
         given["max_batch_tokens"] = max_batch_tokens
     return given
-
-
-def _load(model: str | Path) -> Classifier:
-    from causalclf.methods import load_classifier
-
-    return load_classifier(model)
 
 
 def _files_identity(path: Path) -> dict[str, Any]:
@@ -241,8 +287,11 @@ def _files_identity(path: Path) -> dict[str, Any]:
 
 def _model_identity(model: str | Path | Classifier) -> dict[str, Any]:
     if isinstance(model, Classifier):  # in memory: its method, labels and parameters (weights are not compared)
-        return {"method": model.method_name, "labels": model.labels_,
-                "params": json.dumps(model.get_params(deep=False), default=str, sort_keys=True)}
+        return {
+            "method": model.method_name,
+            "labels": model.labels_,
+            "params": json.dumps(model.get_params(deep=False), default=str, sort_keys=True),
+        }
     return _files_identity(Path(model))
 
 
@@ -257,12 +306,24 @@ def _check_same_run(recorded: dict[str, Any], current: dict[str, Any], folder: R
             detail = f"{then.get('path', then)} then, {now.get('path', now)} now"
         else:
             detail = f"{then!r} then, {now!r} now"
-        raise UserError(f"cannot resume: {what} differs from the run recorded in {folder.path} ({detail}); "
-                        f"rerun it as it was, or remove {folder.path} to start over")
+        raise UserError(
+            f"cannot resume: {what} differs from the run recorded in {folder.path} ({detail}); "
+            f"rerun it as it was, or remove {folder.path} to start over"
+        )
 
 
-def _predict_chunks(clf: Classifier, source: TextSource, chunk_rows: int, mine: list[int], rows: int,
-                    schema: pa.Schema, folder: RunFolder | None, fmt: str, stream: IO[str], progress: bool) -> Counts:
+def _predict_chunks(
+    clf: Classifier,
+    source: TextSource,
+    chunk_rows: int,
+    mine: list[int],
+    rows: int,
+    schema: pa.Schema,
+    folder: RunFolder | None,
+    fmt: str,
+    stream: IO[str],
+    progress: bool,
+) -> Counts:
     """Predicts this process's chunks, committing each to `folder` (or writing it to `stream`)."""
     from tqdm.auto import tqdm
 

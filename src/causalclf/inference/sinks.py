@@ -11,12 +11,15 @@ gives no probabilities). Writers append table after table and never hold more th
   back as several labels);
 - Parquet: the table's columns, in row groups of about `ROW_GROUP_ROWS` rows.
 """
+
 from __future__ import annotations
 
 import csv
 import json
+import typing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +27,8 @@ import pyarrow as pa
 from causalclf.errors import UserError
 
 OUTPUT_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
+OutputFormat = Literal["jsonl", "csv", "parquet"]
+OUTPUT_FORMATS = typing.get_args(OutputFormat)
 PROBA_PREFIX = "proba_"
 ROW_GROUP_ROWS = 65_536
 """Rows per parquet row group of the output (chunks are gathered up to this)."""
@@ -40,15 +44,16 @@ def output_format(path: Path | None, override: str | None = None) -> str:
         return "jsonl"
     fmt = OUTPUT_EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise UserError(f"{path}: cannot tell the output format from the extension; use one of "
-                        f"{', '.join(OUTPUT_EXTENSIONS)} or set the output format ({', '.join(OUTPUT_FORMATS)})")
+        raise UserError(
+            f"{path}: cannot tell the output format from the extension; use one of "
+            f"{', '.join(OUTPUT_EXTENSIONS)} or set the output format ({', '.join(OUTPUT_FORMATS)})"
+        )
     return fmt
 
 
 def prediction_schema(labels: Sequence[str], multi_label: bool) -> pa.Schema:
     label = pa.list_(pa.string()) if multi_label else pa.string()
-    return pa.schema([("id", pa.string()), ("label", label),
-                      *[(PROBA_PREFIX + name, pa.float64()) for name in labels]])
+    return pa.schema([("id", pa.string()), ("label", label), *[(PROBA_PREFIX + name, pa.float64()) for name in labels]])
 
 
 def prediction_table(ids: list[str], labels: list, proba: np.ndarray | None, schema: pa.Schema) -> pa.Table:
@@ -74,7 +79,7 @@ class Sink:
 
 class JsonlSink(Sink):
     def write(self, table: pa.Table) -> None:
-        names = [n[len(PROBA_PREFIX):] for n in self.schema.names[2:]]
+        names = [n[len(PROBA_PREFIX) :] for n in self.schema.names[2:]]
         for row in table.to_pylist():
             record = {"id": row["id"], "label": row["label"]}
             proba = [row[PROBA_PREFIX + n] for n in names]

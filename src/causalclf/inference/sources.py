@@ -6,12 +6,13 @@ else, and each record is checked by the loaders' own `_RowChecker`. A bad row st
 chunk: skipped there and reported with it, or raised. Chunk k is therefore the same rows on
 every pass over the same file, which resuming and sharding rely on.
 """
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterator
 
 from causalclf.data.loaders import _RowChecker
 from causalclf.data.readers import iter_records, text_input
@@ -19,6 +20,10 @@ from causalclf.data.report import LoadReport, OnError, RowErrors, plural
 
 EXAMPLES = 5
 """Skipped rows quoted (with file and line) in a summary; the rest are counted."""
+
+
+DEFAULT_CHUNK_ROWS = 2048
+"""Input rows per chunk: predicted together (sorted by length within it), committed together."""
 
 
 @dataclass
@@ -40,7 +45,7 @@ class Counts:
         self.rows += other.rows
         self.texts += other.texts
         self.skipped += other.skipped
-        self.examples += other.examples[:max(0, EXAMPLES - len(self.examples))]
+        self.examples += other.examples[: max(0, EXAMPLES - len(self.examples))]
         if other.truncated is not None:
             self.truncated = (self.truncated or 0) + other.truncated
         return self
@@ -74,8 +79,15 @@ class TextSource:
     lacks a column on the first read.
     """
 
-    def __init__(self, path: str | Path, text: str = "text", *, format: str = "auto", encoding: str = "utf-8",
-                 on_error: OnError = "raise"):
+    def __init__(
+        self,
+        path: str | Path,
+        text: str = "text",
+        *,
+        format: str = "auto",
+        encoding: str = "utf-8",
+        on_error: OnError = "raise",
+    ):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         self.path, self.format, self.template = text_input(path, text, format)
@@ -109,6 +121,9 @@ class TextSource:
             if text is not None:
                 ids.append(record.id)
                 texts.append(text)
-        return Chunk(index, ids, texts, Counts(len(block), len(texts), len(report.skipped),
-                                               [str(i) for i in report.skipped[:EXAMPLES]]))
-
+        return Chunk(
+            index,
+            ids,
+            texts,
+            Counts(len(block), len(texts), len(report.skipped), [str(i) for i in report.skipped[:EXAMPLES]]),
+        )

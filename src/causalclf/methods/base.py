@@ -8,14 +8,16 @@ work. It supplies raw scores (`_logits`); this base class turns them into probab
 scaled), decisions (argmax, or per-class thresholds tuned on validation), and one
 save/load format: a directory with ``causalclf.json`` plus whatever the method adds.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit, softmax
@@ -23,15 +25,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from causalclf.data.labels import LabelSpace
-from causalclf.errors import UserError
-
-CONFIG_NAME = "causalclf.json"
-FORMAT_VERSION = 2
-"""2: parameters are the dataclass fields of the method (LoRA as peft.LoraConfig keys)."""
-
-
-class ModelDirError(UserError, ValueError):
-    """A folder that is not a readable causalclf model."""
+from causalclf.evaluation.calibration import expected_calibration_error, logit_nll, temperature_scale
+from causalclf.evaluation.metrics import correct_per_item
+from causalclf.evaluation.thresholds import tune_thresholds
+from causalclf.fields import check_instance
+from causalclf.methods.model_folder import CONFIG_NAME, FORMAT_VERSION, read_config
+from causalclf.methods.registry import method
 
 
 def _jsonable(value: Any) -> Any:
@@ -70,7 +69,6 @@ def _nested(value: Any) -> dict | None:
     return None
 
 
-@dataclass(repr=False, eq=False)
 class Classifier(ClassifierMixin, BaseEstimator, ABC):
     """Common behaviour of all causalclf classifiers.
 
@@ -81,14 +79,13 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
     """
 
     method_name: ClassVar[str] = ""
-    """Registry key written to causalclf.json."""
+    """Registry key written to causalclf.json (set on the method's parameters by `register_method`)."""
     fitted_attributes: ClassVar[tuple[str, ...]] = ()
     """Attributes that `fit` (or loading) sets besides the label space: their presence means fitted."""
 
     # ----------------------------------------------------------------- to implement
     @abstractmethod
-    def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "Classifier":
-        ...
+    def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> Classifier: ...
 
     @abstractmethod
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
@@ -98,6 +95,17 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
     @abstractmethod
     def trainable_parameters(self) -> int:
         """Parameters updated by `fit`, counted from the model."""
+
+    def training_record(self) -> dict:
+        """What the last `fit` decided that a run records beside its scores: the seed, the training's course
+        (updates, best validation score, attempts, engine) and a method's own choices (the block it read).
+        Empty for a method with neither seed nor training loop."""
+        return {}
+
+    def count_truncated(self, texts: Sequence[str]) -> int | None:
+        """How many of `texts` are cut to fit the model (their beginning is kept); None for a method that
+        reads whole texts."""
+        return None
 
     def _save_weights(self, path: Path) -> None:
         """Write method-specific weights into `path` (the config is written by the base)."""
@@ -114,14 +122,9 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
 
     def _check_params(self) -> None:
         """Every parameter has its declared type, choice and range (as a YAML config would be checked),
-        and their combination can work."""
-        from causalclf.config import check_instance
-
+        and their combination can work (`MethodParams.check_combinations`)."""
         check_instance(self)
-        self._check_combinations()
-
-    def _check_combinations(self) -> None:
-        """Raise `ConfigError` for parameters that are each valid but cannot work together."""
+        self.check_combinations()
 
     def get_params(self, deep: bool = True) -> dict:
         """Parameters; with `deep`, also each nested key as ``name__key`` (``training__seed``)."""
@@ -131,7 +134,7 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
                 params.update({f"{name}__{key}": v for key, v in (_nested(value) or {}).items()})
         return params
 
-    def set_params(self, **params) -> "Classifier":
+    def set_params(self, **params) -> Classifier:
         """Set parameters; ``training__seed=3`` replaces `training` by a copy with that key set."""
         nested = {k: v for k, v in params.items() if "__" in k}
         super().set_params(**{k: v for k, v in params.items() if k not in nested})
@@ -158,8 +161,6 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
 
     def score(self, texts: Sequence[str], labels: Sequence, sample_weight=None) -> float:
         """Accuracy (exact match of the label set for multi-label); a label never seen in training is wrong."""
-        from causalclf.evaluation.metrics import correct_per_item
-
         right = correct_per_item(list(labels), self.predict(texts), self.label_space_)
         return float(np.average(right, weights=sample_weight))
 
@@ -222,8 +223,6 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
         """Fit per-class decision thresholds on held-out data (multi-label only)."""
         if not self.multi_label:
             return
-        from causalclf.evaluation.thresholds import tune_thresholds
-
         proba = self.predict_proba(texts)
         self.thresholds_ = np.asarray(
             tune_thresholds(self.label_space_.encode(labels), proba, average=average, per_class=True)
@@ -236,9 +235,6 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
         NLL on `texts` before and after (on the fitting data itself: report test-set figures
         separately for an unbiased view).
         """
-        from causalclf.evaluation import expected_calibration_error, temperature_scale
-        from causalclf.evaluation.calibration import logit_nll
-
         y = self.label_space_.encode(labels)
         logits = self.decision_function(texts)
         self.temperature_ = None
@@ -270,7 +266,7 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
         return path
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> "Classifier":
+    def from_pretrained(cls, path: str | Path) -> Classifier:
         path = Path(path)
         config = read_config(path)
         if cls.method_name and config["method"] != cls.method_name:
@@ -278,9 +274,7 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
                 f"{path} holds a {config['method']!r} classifier, not {cls.method_name!r}; "
                 "use causalclf.load_classifier(path) to load any kind"
             )
-        from causalclf.methods import get_method
-
-        klass = get_method(config["method"]) if cls is Classifier else cls
+        klass = method(config["method"]).load() if cls is Classifier else cls
         clf = klass(**config["params"])
         clf.label_space_ = LabelSpace.from_dict(config["label_space"])
         clf.thresholds_ = np.asarray(config["thresholds"], dtype=np.float64)
@@ -288,25 +282,3 @@ class Classifier(ClassifierMixin, BaseEstimator, ABC):
         clf.temperature_ = None if t is None else np.asarray(t, dtype=np.float64)
         clf._load_weights(path)
         return clf
-
-
-def read_config(path: Path) -> dict:
-    config_file = Path(path) / CONFIG_NAME
-    if not config_file.is_file():
-        raise ModelDirError(f"{path} is not a causalclf model folder (it has no {CONFIG_NAME}); "
-                            "give the model folder that `causalclf train` wrote (<output_dir>/model)")
-    try:
-        config = json.loads(config_file.read_text())
-        version, method = config.get("format_version", 0), config["method"]
-        config["params"], config["label_space"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
-        raise ModelDirError(f"{config_file} is damaged ({type(e).__name__}: {e}); save or train the model again") from None
-    if version != FORMAT_VERSION:
-        newer = version > FORMAT_VERSION
-        raise ModelDirError(f"{config_file} is in format {version}, this causalclf reads format {FORMAT_VERSION}: "
-                            + ("upgrade causalclf" if newer else "train the model again with this version"))
-    from causalclf.methods import method_names
-
-    if method not in method_names():
-        raise ModelDirError(f"{config_file} names an unknown method {method!r}")
-    return config

@@ -6,33 +6,30 @@ inference batch size; they tokenize, pad and batch the same way, count their tra
 parameters from the model, and save the tokenizer and the adapter under the same folder names.
 They also predict the same way: through a cached inference copy of the trained module with its
 LoRA adapters merged into the weights and leaner MLP and norm modules (`_inference_model`,
-`causalclf.methods.lean_forward`), so training and the saved adapter never change.
+`causalclf.runtime.lean`), so training and the saved adapter never change.
 """
+
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
 
-from causalclf.backbones import DEFAULT_LORA, BackboneOptions, count_trainable, lora_config, load_tokenizer
-from causalclf.config import TrainingConfig, lora_mapping, model_reference, positive
+from causalclf.backbones.adapters import lora_config
+from causalclf.backbones.loading import BackboneOptions, count_trainable, load_tokenizer
 from causalclf.methods.base import Classifier
-from causalclf.methods.batching import collate, encode_texts
-from causalclf.methods.lean_forward import lean
-from causalclf.training import constant_prediction_f1
+from causalclf.runtime.batching import collate, encode_texts
+from causalclf.runtime.lean import lean
+from causalclf.training.config import TrainingConfig
+from causalclf.training.loop import constant_prediction_f1
 
 ADAPTER_DIR = "adapter"
 TOKENIZER_DIR = "tokenizer"
-MODEL_DIR = "model"
-
-DTYPES = Literal["auto", "float32", "bfloat16", "float16", "fp32", "bf16", "fp16"]
-
-
-def default_lora() -> dict:
-    return dict(DEFAULT_LORA)
+FULL_WEIGHTS_DIR = "model"
+"""Where a method that trains every weight (the encoder without LoRA) saves them, inside its model folder."""
 
 
 def merged_copy(module: nn.Module) -> nn.Module:
@@ -46,41 +43,19 @@ def merged_copy(module: nn.Module) -> nn.Module:
     return module.merge_and_unload() if hasattr(module, "merge_and_unload") else module
 
 
-@dataclass(repr=False, eq=False)
 class TransformerClassifier(Classifier):
-    """Shared parameters and plumbing of the methods built on a transformers model."""
-
-    model: str = field(default="smollm2-135m", metadata={
-        "help": "The backbone: a registry name (smollm2-135m), a local model folder, or a hub id already in the "
-                "local cache.", "check": model_reference("causal")})
-    lora: dict | None = field(default_factory=default_lora, metadata={
-        "help": f"LoRA adapters as peft.LoraConfig keys, over the defaults {DEFAULT_LORA} (r, lora_alpha, "
-                "lora_dropout, target_modules, use_rslora...); null trains no adapters.", "check": lora_mapping})
-    lora_budget: int | None = field(default=None, metadata={
-        "help": "Choose the LoRA rank whose adapters hold about this many trainable parameters (counted from the "
-                "backbone's shapes), to compare methods at the same trainable budget; lora_alpha keeps its "
-                "ratio to the rank.", "check": positive})
-    max_length: int = field(default=512, metadata={"help": "Tokens kept per text (the beginning is kept).",
-                                                  "check": positive})
-    quantization: Literal["4bit", "8bit"] | None = field(default=None, metadata={
-        "help": "Load the backbone in 4-bit NF4 or 8-bit through bitsandbytes (CUDA; pip install 'causalclf[gpu]')."})
-    dtype: DTYPES = field(default="auto", metadata={
-        "help": "Weights' dtype; auto: bfloat16 on CUDA, float32 on CPU (bf16 is several times slower on a CPU)."})
-    device: str = field(default="auto", metadata={"help": "auto (CUDA when available), cpu, cuda or cuda:N."})
-    gradient_checkpointing: bool = field(default=False, metadata={
-        "help": "Recompute activations in the backward pass: less memory, more time."})
-    training: TrainingConfig | None = field(default=None, metadata={
-        "help": "Optimisation settings (see `causalclf explain training`); null uses the defaults."})
-    batch_size: int = field(default=16, metadata={"help": "Texts per forward pass at inference.", "check": positive})
-    threshold_average: Literal["macro", "micro"] = field(default="macro", metadata={
-        "help": "Multi-label: the F1 average that per-class decision thresholds are tuned for on validation."})
+    """Shared plumbing of the methods built on a transformers model; their parameters are `TransformerParams`'."""
 
     padding_side: ClassVar[str] = "right"
 
     # ------------------------------------------------------------------ settings
     def _options(self) -> BackboneOptions:
-        return BackboneOptions(dtype=self.dtype, quantization=self.quantization, device=self.device,
-                               gradient_checkpointing=self.gradient_checkpointing)
+        return BackboneOptions(
+            dtype=self.dtype,
+            quantization=self.quantization,
+            device=self.device,
+            gradient_checkpointing=self.gradient_checkpointing,
+        )
 
     def _training_config(self) -> TrainingConfig:
         return TrainingConfig.coerce(self.training)
@@ -104,7 +79,9 @@ class TransformerClassifier(Classifier):
     def count_truncated(self, texts: Sequence[str]) -> int:
         """How many of `texts` are longer than `max_length` tokens, and so are cut (their beginning is kept)."""
         # verbose=False: texts longer than the model's limit are what this counts, not a mistake to warn about
-        ids = self.tokenizer_(list(texts), add_special_tokens=self._special_tokens_in_length, verbose=False)["input_ids"]
+        ids = self.tokenizer_(list(texts), add_special_tokens=self._special_tokens_in_length, verbose=False)[
+            "input_ids"
+        ]
         return sum(len(row) > self.max_length for row in ids)
 
     _special_tokens_in_length: ClassVar[bool] = True
@@ -122,6 +99,21 @@ class TransformerClassifier(Classifier):
     def _trained_module(self) -> nn.Module:
         """The module whose parameters `fit` updates."""
         raise NotImplementedError
+
+    def training_record(self) -> dict:
+        record: dict = {"seed": self._training_config().seed}
+        result = getattr(self, "train_result_", None)
+        if result is not None:
+            record["training"] = {
+                "steps": result.steps,
+                "best_validation_score": result.best_score,
+                "attempts": result.attempts,
+                "collapsed": result.collapsed,
+                "checkpoint_mb": result.checkpoint_mb,
+                "model_mb": result.model_mb,
+                "engine": result.engine,
+            }
+        return record
 
     @property
     def trainable_parameters(self) -> int:

@@ -5,6 +5,7 @@ multi-label, per-class thresholds tuned on these same validation scores, because
 multi-label model is always deployed with tuned thresholds and a fixed 0.5 cut would
 rank checkpoints by calibration rather than by how well they separate the classes.
 """
+
 from __future__ import annotations
 
 import numpy as np

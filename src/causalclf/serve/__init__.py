@@ -11,8 +11,10 @@ One module per concept: `options` (every knob), `limits` (what a request may ask
 (the one inference worker and its micro-batching queue), `metrics` (Prometheus), `schemas`
 (request and response bodies), `app` (routes, `create_app`, `serve`).
 """
+
 from __future__ import annotations
 
+from causalclf.errors import MissingDependency
 from causalclf.serve.options import ServeOptions
 
 __all__ = ["ServeOptions", "create_app", "serve"]
@@ -30,6 +32,7 @@ def __getattr__(name: str):
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] not in _EXTRA:
             raise
-        raise ModuleNotFoundError(f"serving needs the serve extra ({e.name} is missing): "
-                                  "pip install 'causalclf[serve]'", name=e.name) from e
+        raise MissingDependency(
+            f"serving needs the serve extra ({e.name} is missing): pip install 'causalclf[serve]'", name=e.name
+        ) from e
     return getattr(app, name)

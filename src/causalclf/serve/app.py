@@ -6,6 +6,7 @@ in flight finish (for up to the request timeout), then the lifespan answers what
 queued and stops the worker. Request handlers are coroutines that only validate, queue and
 await, so the event loop never runs the model.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,13 +20,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from causalclf.methods import Classifier, load_classifier
+from causalclf.methods import load_classifier
+from causalclf.methods.base import Classifier
 from causalclf.serve.batcher import Answer, Batcher, WorkerStopped
 from causalclf.serve.limits import BodySizeLimit, check_texts
 from causalclf.serve.metrics import Metrics, MetricsMiddleware
 from causalclf.serve.options import ServeOptions
-from causalclf.serve.schemas import (ClassificationResponse, ClassifyRequest, Health, ModelList, PredictRequest,
-                                     PredictResponse)
+from causalclf.serve.schemas import (
+    ClassificationResponse,
+    ClassifyRequest,
+    Health,
+    ModelList,
+    PredictRequest,
+    PredictResponse,
+)
 
 ENDPOINTS = frozenset({"/classify", "/v1/classify", "/predict", "/health", "/v1/models", "/metrics"})
 
@@ -34,7 +42,9 @@ def create_app(model: str | Path | Classifier, **options) -> FastAPI:
     """The app serving `model` (a saved model folder, or a fitted `Classifier`); `options` are `ServeOptions` fields."""
     options = ServeOptions.from_kwargs(options)
     clf = model if isinstance(model, Classifier) else load_classifier(model)
-    name = options.served_model_name or (f"causalclf-{clf.method_name}" if isinstance(model, Classifier) else str(model))
+    name = options.served_model_name or (
+        f"causalclf-{clf.method_name}" if isinstance(model, Classifier) else str(model)
+    )
     root = None if isinstance(model, Classifier) else str(model)
     metrics = Metrics()
     batcher = Batcher(clf, options, metrics)
@@ -50,9 +60,12 @@ def create_app(model: str | Path | Classifier, **options) -> FastAPI:
 
     # FastAPIOffline: FastAPI whose /docs and /redoc load Swagger UI and ReDoc from assets the
     # fastapi-offline package ships (get_swagger_ui_html over a StaticFiles mount), not from a CDN.
-    app = FastAPIOffline(title="causalclf", lifespan=lifespan,
-                         description=f"{clf.method_name} classifier ({'multi' if clf.multi_label else 'single'}"
-                                     f"-label, {len(clf.labels_)} labels) served as `{name}`.")
+    app = FastAPIOffline(
+        title="causalclf",
+        lifespan=lifespan,
+        description=f"{clf.method_name} classifier ({'multi' if clf.multi_label else 'single'}"
+        f"-label, {len(clf.labels_)} labels) served as `{name}`.",
+    )
     app.state.options, app.state.metrics, app.state.batcher = options, metrics, batcher
     app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=ENDPOINTS)  # outermost: sees every refusal
@@ -72,9 +85,13 @@ def create_app(model: str | Path | Classifier, **options) -> FastAPI:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), options.request_timeout_s)
         except asyncio.TimeoutError:
-            raise HTTPException(status_code=504, detail=(
-                f"no answer within {options.request_timeout_s:g} s (--request-timeout-s): the server is "
-                "overloaded or these texts take too long; retry later, or send fewer texts")) from None
+            raise HTTPException(
+                status_code=504,
+                detail=(
+                    f"no answer within {options.request_timeout_s:g} s (--request-timeout-s): the server is "
+                    "overloaded or these texts take too long; retry later, or send fewer texts"
+                ),
+            ) from None
         except Exception as e:
             raise HTTPException(status_code=500, detail=f"inference failed: {type(e).__name__}: {e}") from e
 
@@ -83,15 +100,28 @@ def create_app(model: str | Path | Classifier, **options) -> FastAPI:
     async def classify(request: ClassifyRequest) -> dict:
         """vLLM's classification API: one result per input text, probabilities in /health's label order."""
         if request.model is not None and request.model != name:
-            raise HTTPException(status_code=404, detail=f"model {request.model!r} is not served here; "
-                                                        f"this server serves {name!r} (see /v1/models)")
+            raise HTTPException(
+                status_code=404,
+                detail=f"model {request.model!r} is not served here; this server serves {name!r} (see /v1/models)",
+            )
         texts = [request.input] if isinstance(request.input, str) else request.input
         result = await answer(texts)
-        data = [{"index": i, "label": label, "num_classes": len(clf.labels_),
-                 "probs": None if result.proba is None else result.proba[i].tolist()}
-                for i, label in enumerate(result.labels)]
-        return {"id": f"classify-{uuid.uuid4().hex}", "created": int(time.time()), "model": name, "data": data,
-                "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens}}
+        data = [
+            {
+                "index": i,
+                "label": label,
+                "num_classes": len(clf.labels_),
+                "probs": None if result.proba is None else result.proba[i].tolist(),
+            }
+            for i, label in enumerate(result.labels)
+        ]
+        return {
+            "id": f"classify-{uuid.uuid4().hex}",
+            "created": int(time.time()),
+            "model": name,
+            "data": data,
+            "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens},
+        }
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(request: PredictRequest) -> dict:

@@ -14,6 +14,7 @@ one bad request fails alone; the worker itself never stops on an error. Texts of
 that has already been answered (timed out, failed) are dropped unrun. `close` refuses new
 work, finishes everything queued and stops the thread.
 """
+
 from __future__ import annotations
 
 import collections
@@ -21,8 +22,8 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -127,9 +128,15 @@ class Batcher:
         request = _Request(texts)
         with self._ready:
             if not self._accepting:
-                raise WorkerStopped("the inference worker takes no new requests: the server is "
-                                    + ("shutting down" if self._thread else "not started (run the app under its "
-                                       "lifespan: uvicorn does; a Starlette TestClient needs `with`)"))
+                raise WorkerStopped(
+                    "the inference worker takes no new requests: the server is "
+                    + (
+                        "shutting down"
+                        if self._thread
+                        else "not started (run the app under its "
+                        "lifespan: uvicorn does; a Starlette TestClient needs `with`)"
+                    )
+                )
             self._queue.extend(_Text(request, i) for i in range(len(request.texts)))
             self.metrics.queue_depth.set(len(self._queue))
             self._ready.notify()
@@ -221,8 +228,12 @@ class Batcher:
         for item in batch:
             by_request.setdefault(id(item.request), []).append(item)
         if len(by_request) > 1:
-            log.warning("a batch of %d requests failed (%s: %s); running them one by one",
-                        len(by_request), type(error).__name__, error)
+            log.warning(
+                "a batch of %d requests failed (%s: %s); running them one by one",
+                len(by_request),
+                type(error).__name__,
+                error,
+            )
             for items in by_request.values():
                 self._infer(items)
             return

@@ -7,10 +7,11 @@ answers 422 to what is valid JSON but no work for the model: no texts, too many,
 too long ones, or strings that are not valid Unicode (a lone surrogate, which JSON allows
 and a tokenizer does not).
 """
+
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 from fastapi import HTTPException
 
@@ -22,13 +23,18 @@ def check_texts(texts: Sequence[str], options: ServeOptions) -> None:
     if not texts:
         raise HTTPException(status_code=422, detail="no texts to classify")
     if len(texts) > options.max_texts:
-        raise HTTPException(status_code=422, detail=(
-            f"{len(texts)} texts in one request; the limit is {options.max_texts} (--max-texts): "
-            "send them in several requests"))
+        raise HTTPException(
+            status_code=422,
+            detail=(
+                f"{len(texts)} texts in one request; the limit is {options.max_texts} (--max-texts): "
+                "send them in several requests"
+            ),
+        )
     problems = {
         "are empty": [i for i, t in enumerate(texts) if not t.strip()],
-        f"are longer than {options.max_text_chars} characters (--max-text-chars)":
-            [i for i, t in enumerate(texts) if len(t) > options.max_text_chars],
+        f"are longer than {options.max_text_chars} characters (--max-text-chars)": [
+            i for i, t in enumerate(texts) if len(t) > options.max_text_chars
+        ],
         "are not valid Unicode (lone surrogates)": [i for i, t in enumerate(texts) if not _encodable(t)],
     }
     for what, positions in problems.items():
@@ -86,9 +92,21 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes (--max-body-bytes): "
-                                     "send fewer or shorter texts per request"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        body = json.dumps(
+            {
+                "detail": f"request body larger than {self.max_bytes} bytes (--max-body-bytes): "
+                "send fewer or shorter texts per request"
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

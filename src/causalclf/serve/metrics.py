@@ -12,6 +12,7 @@ queue depth) by the batcher through `Metrics`.
     causalclf_batch_inference_seconds                  model time per batch (histogram)
     causalclf_queue_depth                              texts waiting for the inference worker (gauge)
 """
+
 from __future__ import annotations
 
 import time
@@ -31,19 +32,34 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         kw = {"registry": self.registry}
-        self.requests = Counter("causalclf_requests", "HTTP requests answered, by endpoint and status code.",
-                                ["endpoint", "status"], **kw)
-        self.errors = Counter("causalclf_errors", "Requests answered with an error: client (4xx), timeout (504) "
-                              "or server (other 5xx).", ["endpoint", "kind"], **kw)
-        self.latency = Histogram("causalclf_request_duration_seconds", "Time from request to answer, queueing "
-                                 "included.", ["endpoint"], buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5,
-                                                                     10, 30, 60), **kw)
-        self.batch_size = Histogram("causalclf_batch_size", "Texts per inference batch.",
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), **kw)
-        self.batch_tokens = Histogram("causalclf_batch_tokens", "Tokens per inference batch.",
-                                      buckets=(64, 256, 1024, 4096, 16384, 65536), **kw)
-        self.batch_seconds = Histogram("causalclf_batch_inference_seconds", "Model time per inference batch.",
-                                       buckets=(.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30), **kw)
+        self.requests = Counter(
+            "causalclf_requests", "HTTP requests answered, by endpoint and status code.", ["endpoint", "status"], **kw
+        )
+        self.errors = Counter(
+            "causalclf_errors",
+            "Requests answered with an error: client (4xx), timeout (504) or server (other 5xx).",
+            ["endpoint", "kind"],
+            **kw,
+        )
+        self.latency = Histogram(
+            "causalclf_request_duration_seconds",
+            "Time from request to answer, queueing included.",
+            ["endpoint"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            **kw,
+        )
+        self.batch_size = Histogram(
+            "causalclf_batch_size", "Texts per inference batch.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), **kw
+        )
+        self.batch_tokens = Histogram(
+            "causalclf_batch_tokens", "Tokens per inference batch.", buckets=(64, 256, 1024, 4096, 16384, 65536), **kw
+        )
+        self.batch_seconds = Histogram(
+            "causalclf_batch_inference_seconds",
+            "Model time per inference batch.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            **kw,
+        )
         self.queue_depth = Gauge("causalclf_queue_depth", "Texts waiting for the inference worker.", **kw)
 
     def observe_batch(self, texts: int, tokens: int, seconds: float) -> None:

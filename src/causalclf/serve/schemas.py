@@ -7,6 +7,7 @@ ignored. Two widenings, both forced by what causalclf classifiers return: ``labe
 for a multi-label model (every label at or over its class threshold), and ``probs`` is null
 for a classifier without probabilities (a prompt answered by an HTTP endpoint).
 """
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
@@ -22,7 +23,8 @@ class PredictRequest(BaseModel):
 class PredictResponse(BaseModel):
     labels: list[Label]
     proba: list[dict[str, float]] | None = Field(
-        description="Per text, each label's probability; null when the classifier gives none.")
+        description="Per text, each label's probability; null when the classifier gives none."
+    )
 
 
 class ClassifyRequest(BaseModel):
@@ -33,8 +35,9 @@ class ClassifyRequest(BaseModel):
 class ClassificationData(BaseModel):
     index: int
     label: Label
-    probs: list[float] | None = Field(description="Probabilities in the order of the model's labels (/health); "
-                                                  "null when the classifier gives none.")
+    probs: list[float] | None = Field(
+        description="Probabilities in the order of the model's labels (/health); null when the classifier gives none."
+    )
     num_classes: int
 
 

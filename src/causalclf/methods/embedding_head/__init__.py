@@ -8,8 +8,15 @@
 - `layers.py`: which block's output is read (cutting the blocks above it), and every block's
   pooled output in one pass, for choosing a layer on validation.
 - `model.py`: the head and the module that chains backbone, pooling and head.
-- `classifier.py`: `EmbeddingHeadClassifier`, the scikit-learn style estimator.
+- `params.py`: its parameters; `classifier.py`: `EmbeddingHeadClassifier`, the scikit-learn style estimator.
 """
-from causalclf.methods.embedding_head.classifier import EmbeddingHeadClassifier
 
-__all__ = ["EmbeddingHeadClassifier"]
+from causalclf.methods.embedding_head.params import EmbeddingHeadParams
+from causalclf.methods.registry import register_method
+
+register_method(
+    "embedding_head",
+    EmbeddingHeadParams,
+    "causalclf.methods.embedding_head.classifier:EmbeddingHeadClassifier",
+    "the embedding head (the paper's main method)",
+)

@@ -7,32 +7,34 @@ stays frozen: features are computed once and only the head is trained, which als
 ``layer="best"`` cheap: every block's features come from one pass, a head is trained on
 each, and validation picks the block.
 """
+
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar, Literal, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from causalclf.backbones import load_model, prepare_for_training
-from causalclf.config import ConfigError, fraction, positive
-from causalclf.methods.batching import Rows, TokenBudget, batched
+from causalclf.backbones.loading import load_model, prepare_for_training
+from causalclf.errors import ConfigError
 from causalclf.methods.embedding_head.layers import keep_layers, n_layers, pooled_layers, resolve_layer
 from causalclf.methods.embedding_head.model import EmbeddingHeadModel, build_head, pooled_features
+from causalclf.methods.embedding_head.params import BEST, EmbeddingHeadParams
 from causalclf.methods.embedding_head.pooling import POOLING_MODES
-from causalclf.methods.packing import attend_per_text, packed_collate, unmasked_correctly
 from causalclf.methods.transformer import ADAPTER_DIR, TOKENIZER_DIR, TransformerClassifier
 from causalclf.methods.validation import tuned_thresholds, validation_f1
-from causalclf.training import train_with_restarts
+from causalclf.runtime.batching import Rows, batched
+from causalclf.runtime.packing import attend_per_text, packed_collate, unmasked_correctly
+from causalclf.training.loop import train_with_restarts
 
 log = logging.getLogger(__name__)
 
 HEAD_FILE = "head.safetensors"
-BEST = "best"
 
 
 def _loss_weight(class_weight, y: np.ndarray, label_names: list[str], multi_label: bool):
@@ -58,45 +60,15 @@ def _loss_weight(class_weight, y: np.ndarray, label_names: list[str], multi_labe
     return torch.tensor(w, dtype=torch.float32)
 
 
-@dataclass(repr=False, eq=False)
-class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
+class EmbeddingHeadClassifier(EmbeddingHeadParams, TransformerClassifier):
     """Causal LM + pooling + head, fine-tuned with LoRA (or a frozen backbone).
 
-    Parameters are the fields below and those of `TransformerClassifier` (model, lora,
-    max_length, quantization, dtype, device, training, batch_size...); `causalclf explain
-    embedding_head` lists them all. Fitted: ``model_`` (the `EmbeddingHeadModel`), ``layer_``
-    (the block read, 1-based), ``layer_scores_`` (layer="best"), ``train_result_``.
+    Parameters: `EmbeddingHeadParams` (`causalclf explain embedding_head` lists them). Fitted:
+    ``model_`` (the `EmbeddingHeadModel`), ``layer_`` (the block read, 1-based), ``layer_scores_``
+    (layer="best"), ``train_result_``.
     """
 
-    method_name: ClassVar[str] = "embedding_head"
     fitted_attributes: ClassVar[tuple[str, ...]] = ("model_",)
-
-    pooling: Literal["last", "mean", "max"] = field(default="last", metadata={
-        "help": "How token states become one vector: the last real token (the paper), or the mean or max over "
-                "the real tokens (read from the attention mask)."})
-    head: Literal["linear", "mlp"] = field(default="linear", metadata={
-        "help": "A linear head, or a 2-layer MLP (head_hidden units, GELU)."})
-    head_hidden: int = field(default=256, metadata={"help": "Hidden units of the MLP head.", "check": positive})
-    head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head's layers.", "check": fraction})
-    head_bias: bool = field(default=False, metadata={
-        "help": "Whether the head's output layer has a bias. Off by default: a bias-free linear head is exactly the "
-                "`score` layer of transformers' *ForSequenceClassification, so it exports to a standard checkpoint, "
-                "and on bbc-news the bias changed no prediction on any of 3 seeds "
-                "(bench/results/ablation_head_bias_bbc_table.md)."})
-    layer: int | Literal["best"] | None = field(default=None, metadata={
-        "help": "The block whose output is pooled: null (the last), an index 1..n_blocks (negative counts from "
-                "the end; the blocks above it are cut, so they cost nothing), or best (frozen backbone only: a head "
-                "per block, the best on validation is kept)."})
-    class_weight: Literal["balanced"] | dict[str, float] | None = field(default=None, metadata={
-        "help": "Weight the loss per class: balanced (inverse frequency), a {label: weight} mapping, or null."})
-    padding_side: Literal["right", "left"] = field(default="right", metadata={
-        "help": "Which side batches are padded on; pooling reads the attention mask, so results do not depend on it."})
-    packing: bool = field(default=True, metadata={
-        "help": "Inference without padding: on a CPU the texts of a batch run as one row with attention per text; "
-                "elsewhere they share rows as wide as the longest text, each attending only to itself (position ids "
-                "restart per text). The probabilities are those of padded batches. Checked once per backbone on two "
-                "probe texts; one that mixes packed texts (custom code) is run padded, with a warning. Training "
-                "always pads."})
 
     # ------------------------------------------------------------------ backbone
     def _load_backbone(self, layer: int | None = None) -> nn.Module:
@@ -122,11 +94,24 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         """`fn(batch)` over the texts, in packed batches when `packing` holds for `backbone`, else padded."""
         unmasked_correctly(backbone, self.tokenizer_)  # then right-padded batches go without their mask
         collate = packed_collate(backbone, self.tokenizer_, self._collate) if self.packing else self._collate
-        return batched(fn, self.encode(texts), collate, self.batch_size, desc, next(backbone.parameters()).device,
-                       self.max_batch_tokens)
+        return batched(
+            fn,
+            self.encode(texts),
+            collate,
+            self.batch_size,
+            desc,
+            next(backbone.parameters()).device,
+            self.max_batch_tokens,
+        )
 
     def _features(self, backbone: nn.Module, texts: Sequence[str], desc: str) -> np.ndarray:
         return self._pool_texts(lambda batch: pooled_features(backbone, batch, self.pooling), texts, desc, backbone)
+
+    def training_record(self) -> dict:
+        record = super().training_record()
+        if getattr(self, "layer_scores_", None):  # layer: best; which block won, and each block's validation F1
+            record.update(layer=self.layer_, layer_scores=self.layer_scores_)
+        return record
 
     # ------------------------------------------------------------------ API
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -136,12 +121,7 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         backbone.eval()
         return self._features(backbone, texts, "embedding")
 
-    def _check_combinations(self) -> None:
-        if self.layer == BEST and self.lora is not None:
-            raise ConfigError("layer='best' trains a head per block on frozen features: set lora=None "
-                              "(or pick a block index for a LoRA backbone)")
-
-    def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> "EmbeddingHeadClassifier":
+    def fit(self, texts: Sequence[str], labels: Sequence, validation: tuple | None = None) -> EmbeddingHeadClassifier:
         if self.layer == BEST and validation is None:
             raise ConfigError("layer='best' picks the block on validation data: pass validation=(texts, labels)")
         y = self._init_labels(labels)
@@ -170,8 +150,16 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
             return self._assemble(backbone, backbone.config.hidden_size, weight)
 
         rows = [dict(r, labels=t) for r, t in zip(self.encode(texts), y)]
-        evaluate = None if validation is None else (  # noqa: E731
-            lambda module: validation_f1(self, self._logits_of(module, validation[0]), val_y, self.threshold_average))
+        evaluate = (
+            None
+            if validation is None
+            # noqa: E731
+            else (
+                lambda module: validation_f1(
+                    self, self._logits_of(module, validation[0]), val_y, self.threshold_average
+                )
+            )
+        )
         self.model_, self.train_result_ = train_with_restarts(build, Rows(rows), self._collate, config, evaluate, floor)
         self.layer_ = n_layers(self.model_.backbone)
         return None if validation is None else self._logits_of(self.model_, validation[0])
@@ -191,8 +179,13 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
             quiet = replace(config, progress_bar=False, logging_steps=10**9)
             fitted, self.layer_scores_ = {}, {}
             for k in range(1, total + 1):
-                block = quiet if quiet.checkpoint_dir is None else replace(  # one checkpoint folder per head
-                    quiet, checkpoint_dir=str(Path(quiet.checkpoint_dir) / f"block-{k}"))
+                block = (
+                    quiet
+                    if quiet.checkpoint_dir is None
+                    else replace(  # one checkpoint folder per head
+                        quiet, checkpoint_dir=str(Path(quiet.checkpoint_dir) / f"block-{k}")
+                    )
+                )
                 fitted[k] = self._fit_head(train_all[:, k - 1], y, val_all[:, k - 1], val_y, floor, weight, block)
                 self.layer_scores_[k] = fitted[k][1].best_score
                 log.info("block %d/%d: validation macro-F1 %.4f", k, total, self.layer_scores_[k])
@@ -221,8 +214,9 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         def evaluate(module: EmbeddingHeadModel) -> float:
             return validation_f1(self, self._head_logits(module, val_feats), val_y, self.threshold_average)
 
-        return train_with_restarts(build, Rows(rows), self._collate, config, None if val_feats is None else evaluate,
-                                   floor)
+        return train_with_restarts(
+            build, Rows(rows), self._collate, config, None if val_feats is None else evaluate, floor
+        )
 
     @staticmethod
     def _head_logits(module: EmbeddingHeadModel, feats: np.ndarray) -> np.ndarray:
@@ -232,10 +226,12 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
 
     def _assemble(self, backbone: nn.Module | None, hidden: int, weight, device: torch.device | None = None):
         device = device or next(backbone.parameters()).device
-        head = build_head(self.head, hidden, len(self.label_space_), self.head_hidden, self.head_dropout,
-                          self.head_bias).to(device)
-        return EmbeddingHeadModel(backbone, head, self.pooling, self.multi_label,
-                                  None if weight is None else weight.to(device))
+        head = build_head(
+            self.head, hidden, len(self.label_space_), self.head_hidden, self.head_dropout, self.head_bias
+        ).to(device)
+        return EmbeddingHeadModel(
+            backbone, head, self.pooling, self.multi_label, None if weight is None else weight.to(device)
+        )
 
     def _logits_of(self, module: EmbeddingHeadModel, texts: Sequence[str]) -> np.ndarray:
         """Raw scores of `module` (frozen: the base backbone's features through its head)."""
@@ -263,8 +259,11 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
     def _save_weights(self, path: Path) -> None:
         from safetensors.torch import save_file
 
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.model_.head.state_dict().items()},
-                  str(path / HEAD_FILE), metadata={"layer": str(self.layer_)})
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.model_.head.state_dict().items()},
+            str(path / HEAD_FILE),
+            metadata={"layer": str(self.layer_)},
+        )
         self.tokenizer_.save_pretrained(path / TOKENIZER_DIR)
         if self.model_.backbone is not None:
             self.model_.backbone.save_pretrained(path / ADAPTER_DIR)
@@ -279,7 +278,9 @@ class EmbeddingHeadClassifier(TransformerClassifier, TokenBudget):
         if (path / ADAPTER_DIR).is_dir():
             from peft import PeftModel
 
-            backbone = PeftModel.from_pretrained(self._load_backbone(self.layer_), path / ADAPTER_DIR, is_trainable=True)
+            backbone = PeftModel.from_pretrained(
+                self._load_backbone(self.layer_), path / ADAPTER_DIR, is_trainable=True
+            )
             hidden = backbone.config.hidden_size
         else:
             backbone, hidden = None, self._base_backbone().config.hidden_size

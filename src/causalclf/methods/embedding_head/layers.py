@@ -7,32 +7,36 @@ with its blocks above k removed. So a fixed layer is served by cutting those blo
 compute in training and inference, and a standard checkpoint on export), and choosing a
 layer only needs every block's output from one forward pass.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from causalclf.config import ConfigError
-
+from causalclf.errors import ConfigError
 from causalclf.methods.embedding_head.pooling import pool
-from causalclf.methods.packing import backbone_inputs, unpacked
+from causalclf.runtime.packing import backbone_inputs, unpacked
 
-LAYER_LISTS = ("layers", "h", "blocks")
-"""Attribute names of the block list in transformers' bare decoder models (Llama/Mistral/Qwen, GPT-2...)."""
 FINAL_NORMS = ("norm", "ln_f", "final_layernorm", "final_layer_norm")
+"""Attribute names of the final norm beside the block list (Llama/Mistral/Qwen, GPT-2/Falcon, Phi, GPT-NeoX/OPT)."""
 
 
-def _find(model: nn.Module, names: tuple[str, ...], what: str):
-    for name in names:
-        found = getattr(model, name, None)
-        if found is not None:
-            return name, found
-    raise ConfigError(f"{type(model).__name__} has no {what} under any of {names}: "
-                     "choosing a layer is not supported for this architecture")
+def _blocks(backbone: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
+    """(parent, attribute, list) of the backbone's blocks: the first list of ``config.num_hidden_layers`` modules,
+    wherever the architecture keeps it (``layers``, ``h``, ``blocks``, OPT's ``decoder.layers``...)."""
+    n = backbone.config.num_hidden_layers
+    for name, module in backbone.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n:
+            parent, _, attribute = name.rpartition(".")
+            return backbone.get_submodule(parent), attribute, module
+    raise ConfigError(
+        f"{type(backbone).__name__} has no list of its {n} blocks: choosing a layer is not supported "
+        "for this architecture"
+    )
 
 
 def n_layers(backbone: nn.Module) -> int:
-    return len(_find(backbone, LAYER_LISTS, "list of blocks")[1])
+    return len(_blocks(backbone)[2])
 
 
 def resolve_layer(layer: int | None, total: int) -> int:
@@ -49,18 +53,29 @@ def resolve_layer(layer: int | None, total: int) -> int:
 
 def keep_layers(backbone: nn.Module, k: int) -> nn.Module:
     """Cut `backbone` (in place) after its first k blocks; the final norm stays."""
-    name, blocks = _find(backbone, LAYER_LISTS, "list of blocks")
+    parent, attribute, blocks = _blocks(backbone)
     if k < len(blocks):
-        setattr(backbone, name, nn.ModuleList(list(blocks)[:k]))
+        setattr(parent, attribute, nn.ModuleList(list(blocks)[:k]))
         backbone.config.num_hidden_layers = k
     return backbone
+
+
+def _final_norm(backbone: nn.Module) -> nn.Module:
+    parent = _blocks(backbone)[0]
+    for name in FINAL_NORMS:
+        if isinstance(getattr(parent, name, None), nn.Module):
+            return getattr(parent, name)
+    raise ConfigError(
+        f"{type(backbone).__name__} has no final norm under any of {FINAL_NORMS} beside its blocks: "
+        "layer='best' is not supported for this architecture"
+    )
 
 
 def pooled_layers(backbone: nn.Module, batch: dict, pooling: str) -> torch.Tensor:
     """(n_layers, texts, hidden) fp32: every block's output on a padded or packed batch, through the
     final norm, pooled."""
     out = backbone(**backbone_inputs(batch, backbone), output_hidden_states=True)
-    _, norm = _find(backbone, FINAL_NORMS, "final norm")
+    norm = _final_norm(backbone)
     states = out.hidden_states[1:]  # [0] is the token embeddings
     # transformers already returns the last block's output normed (== last_hidden_state)
     normed = [norm(h) for h in states[:-1]] + [states[-1]]

@@ -2,6 +2,7 @@
 
 Mask-aware, so results do not depend on padding side or on whether pad == eos.
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Transient failures (429, 5xx, timeouts, dropped connections) are retried with ex
 backoff, honouring a numeric ``Retry-After``; other errors surface at once with the
 server's message. Requests are spaced to stay under a requests-per-second limit.
 """
+
 from __future__ import annotations
 
 import threading
@@ -41,7 +42,7 @@ class ChatEndpoint:
     _next_slot: float = field(default=0.0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def __enter__(self) -> "ChatEndpoint":
+    def __enter__(self) -> ChatEndpoint:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         self._client = httpx.Client(base_url=self.base_url.rstrip("/"), timeout=self.timeout, headers=headers)
         return self

@@ -7,11 +7,12 @@ nondeterministic automaton over label segments (a segment may be a token prefix 
 another), so it needs no enumeration of the 2^K label sets; `GrammarLogitsProcessor` masks
 every token the automaton cannot take, which makes an invalid output impossible.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import torch
 from transformers import LogitsProcessor
@@ -68,8 +69,9 @@ class LabelGrammar:
             path = todo.pop()
             out.add(path)
             if path.complete and self.multi_label and path.label != NONE:
-                todo += [_Path(path.labels, i, self.tokens.after[i], 0)
-                         for i in range(path.label + 1, self.tokens.n_labels)]
+                todo += [
+                    _Path(path.labels, i, self.tokens.after[i], 0) for i in range(path.label + 1, self.tokens.n_labels)
+                ]
         return frozenset(out)
 
     def _allowed(self, state) -> tuple[int, ...]:
@@ -89,8 +91,9 @@ class LabelGrammar:
             if not ends:
                 raise ValueError("the end token is not allowed here")
             return Finished(ends[0])
-        moved = [_Path(p.done, p.label, p.segment, p.pos + 1)
-                 for p in state if not p.complete and p.segment[p.pos] == token]
+        moved = [
+            _Path(p.done, p.label, p.segment, p.pos + 1) for p in state if not p.complete and p.segment[p.pos] == token
+        ]
         if not moved:
             raise ValueError(f"token {token} is not allowed here")
         return self._closure(moved)

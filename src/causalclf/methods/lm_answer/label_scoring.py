@@ -4,8 +4,7 @@ Each prompt is encoded once; then every candidate response of every prompt in th
 is scored in one forward pass over the continuation tokens only, fed from that cache:
 the candidates are packed side by side behind their prompt, each seeing the prompt and
 its own earlier tokens (`PrefixScorer`), so the cache is shared rather than copied per
-candidate (with a copy per candidate, the 45 candidates of an 8-label task cost 1.6x the
-prompt's encoding on CPU; packed, 0.75x).
+candidate.
 
 Single-label: the score of label j is log p(response_j + end | prompt) (optionally divided
 by its token count), so a softmax over labels is the model's own distribution over the
@@ -28,9 +27,10 @@ this scored macro-F1 0.77 at P = 0.5, against 0.76 for the exact sum over label 
 0.46 for log-odds of each label against "none" re-anchored at the labels kept. Thresholds
 are then tuned on these probabilities; `length_normalize` applies to single-label scores.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -50,8 +50,8 @@ def left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         if len(s):
-            ids[i, width - len(s):] = torch.as_tensor(list(s))
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.as_tensor(list(s))
+            mask[i, width - len(s) :] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -68,8 +68,13 @@ class PrefixScorer:
         device = next(model.parameters()).device
         self.ids, self.mask = left_pad(prompts, pad_id, device)
         with torch.no_grad():
-            out = model(input_ids=self.ids, attention_mask=self.mask, position_ids=positions(self.mask),
-                        use_cache=True, logits_to_keep=1)
+            out = model(
+                input_ids=self.ids,
+                attention_mask=self.mask,
+                position_ids=positions(self.mask),
+                use_cache=True,
+                logits_to_keep=1,
+            )
         self.kv = [(layer.keys, layer.values) for layer in out.cache.layers]
         self.next_logp = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
         self.lengths = self.mask.sum(-1)
@@ -109,9 +114,12 @@ class PrefixScorer:
             mask = mask.masked_fill(~allowed, torch.finfo(self.mask_dtype).min)[:, None]
             with torch.no_grad():
                 logits = self.model(
-                    input_ids=torch.as_tensor(inputs, device=device).expand(n, -1), attention_mask=mask,
-                    position_ids=self.lengths[:, None] + offset[None, :], cache=DynamicCache(self.kv),
-                    use_cache=True).logits.float()
+                    input_ids=torch.as_tensor(inputs, device=device).expand(n, -1),
+                    attention_mask=mask,
+                    position_ids=self.lengths[:, None] + offset[None, :],
+                    cache=DynamicCache(self.kv),
+                    use_cache=True,
+                ).logits.float()
             token_logp = logits.gather(-1, targets.expand(n, -1)[..., None])[..., 0] - logits.logsumexp(-1)
             total = total.index_add(1, owner, token_logp.double())
         if normalize:
@@ -119,8 +127,14 @@ class PrefixScorer:
         return total.cpu().numpy()
 
 
-def label_scores(model, prompts: Sequence[Sequence[int]], tokens: ResponseTokens, multi_label: bool,
-                 pad_id: int, length_normalize: bool = False) -> np.ndarray:
+def label_scores(
+    model,
+    prompts: Sequence[Sequence[int]],
+    tokens: ResponseTokens,
+    multi_label: bool,
+    pad_id: int,
+    length_normalize: bool = False,
+) -> np.ndarray:
     """(n_prompts, n_labels) scores: log-likelihoods (single-label) or marginal log-odds (multi-label)."""
     scorer = PrefixScorer(model, prompts, pad_id)
     k = tokens.n_labels
@@ -137,7 +151,7 @@ def _chain_continuations(tokens: ResponseTokens) -> list[list[int]]:
     k = tokens.n_labels
     conts = [list(seg) for seg in tokens.first] + [[*tokens.none, tokens.end]]
     for h in range(k):
-        conts += [[*tokens.first[h], *tokens.after[l]] for l in range(h + 1, k)] + [[*tokens.first[h], tokens.end]]
+        conts += [[*tokens.first[h], *tokens.after[j]] for j in range(h + 1, k)] + [[*tokens.first[h], tokens.end]]
     return conts
 
 
@@ -147,7 +161,7 @@ def _chain_marginals(ll: np.ndarray, k: int) -> np.ndarray:
     reach = np.exp(start[:k])
     pos = k + 1
     for h in range(k):  # reach[h] is complete here: only labels before h lead to it
-        options = ll[pos: pos + k - h] - ll[h]  # log p(option | prompt, word_h)
+        options = ll[pos : pos + k - h] - ll[h]  # log p(option | prompt, word_h)
         pos += k - h
-        reach[h + 1:] += reach[h] * np.exp(options[:-1] - logsumexp(options))
+        reach[h + 1 :] += reach[h] * np.exp(options[:-1] - logsumexp(options))
     return reach

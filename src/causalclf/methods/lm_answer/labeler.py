@@ -4,10 +4,12 @@ Shared by the instruction-tuned classifier (after SFT) and the prompting classif
 frozen model): both build prompts the same way, score labels from a cached prefix, and
 read answers back through the same verbalizer.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,11 +55,13 @@ class LMLabeler:
     def scores(self, texts: Sequence[str], shots: Sequence[Shot] = ()) -> np.ndarray:
         """(n, n_labels) label scores; see `label_scoring` for what they mean."""
         fn = lambda prompts: label_scores(  # noqa: E731
-            self.model, prompts, self.tokens, self.multi_label, self.tokenizer.pad_token_id, self.length_normalize)
+            self.model, prompts, self.tokens, self.multi_label, self.tokenizer.pad_token_id, self.length_normalize
+        )
         return np.stack(self._in_batches(self.prompt_ids(texts, shots), fn, "scoring"))
 
-    def decode(self, texts: Sequence[str], constrained: bool, max_new_tokens: int | None = None,
-               shots: Sequence[Shot] = ()) -> tuple[list, list[str]]:
+    def decode(
+        self, texts: Sequence[str], constrained: bool, max_new_tokens: int | None = None, shots: Sequence[Shot] = ()
+    ) -> tuple[list, list[str]]:
         """Greedy answers: (labels, or None where the answer names no label; the response texts).
 
         Constrained answers are read off the grammar (always valid); free ones are parsed.
@@ -66,7 +70,8 @@ class LMLabeler:
         longest = self.tokens.max_length(self.multi_label)
         budget = longest if constrained else (max_new_tokens or longest + GENERATION_SLACK)
         fn = lambda prompts: greedy_decode(  # noqa: E731
-            self.model, prompts, self.tokens.end, self.tokenizer.pad_token_id, budget, grammar)
+            self.model, prompts, self.tokens.end, self.tokenizer.pad_token_id, budget, grammar
+        )
         responses = self._in_batches(self.prompt_ids(texts, shots), fn, "generating")
         texts_out = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
         if grammar is None:
@@ -85,41 +90,18 @@ class LMLabeler:
 
         order = np.argsort([-len(p) for p in prompts], kind="stable")
         out: list = [None] * len(prompts)
-        for start in tqdm(range(0, len(prompts), self.batch_size), desc=desc, unit="batch",
-                          disable=len(prompts) <= self.batch_size):
-            idx = order[start:start + self.batch_size]
+        for start in tqdm(
+            range(0, len(prompts), self.batch_size), desc=desc, unit="batch", disable=len(prompts) <= self.batch_size
+        ):
+            idx = order[start : start + self.batch_size]
             for i, value in zip(idx, fn([prompts[i] for i in idx])):
                 out[i] = value
         return out
 
 
-def _has_text_field(value: str, where: str) -> None:
-    from causalclf.config import ConfigError
-
-    if "{text}" not in value:
-        raise ConfigError(f"{where}: a prompt template needs a {{text}} field, where the document goes")
-
-
-@dataclass(repr=False, eq=False, kw_only=True)
-class AnswerSettings:
-    """Parameters of how an LM is asked and how it answers (instruction tuning and prompting).
-
-    A mixin for a classifier that also has ``label_space_``, ``max_length`` and ``batch_size``.
-    """
-
-    verbalizer: Literal["name", "letters", "numbers"] | dict[str, str] = field(default="name", metadata={
-        "help": "How a label is written in the answer: its name, a letter code, a number code, or a {label: word} "
-                "mapping (unmapped labels keep their names)."})
-    prompt_template: str | None = field(default=None, metadata={
-        "help": "The user message as a format string with {text} (and optionally {labels}, {separator}, {none}); "
-                "null uses a default instruction. It goes through the tokenizer's chat template when there is one.",
-        "check": _has_text_field})
-    show_labels: bool = field(default=True, metadata={"help": "List the label space in the default instruction."})
-    label_separator: str = field(default=", ", metadata={
-        "help": "Joins the labels of a multi-label answer (in label-space order)."})
-    none_label: str = field(default="none", metadata={"help": "The answer for an empty multi-label set."})
-    length_normalize: bool = field(default=False, metadata={
-        "help": "Score a single-label answer by its mean token log-probability rather than the sum."})
+class Answering:
+    """How a classifier with `AnswerParams` (and ``label_space_``, ``max_length`` and ``batch_size``) asks its
+    LM and reads the answer: instruction tuning and prompting mix it in."""
 
     def _verbalizer(self) -> Verbalizer:
         return Verbalizer.build(self.label_space_, self.verbalizer, self.label_separator, self.none_label)
@@ -130,5 +112,11 @@ class AnswerSettings:
     def _labeler(self, model, tokenizer) -> LMLabeler:
         """The prompt/answer machinery around `model` (None builds prompts and answer tokens only)."""
         verbalizer = self._verbalizer()
-        return LMLabeler(model, tokenizer, verbalizer, self._prompt_format(verbalizer, tokenizer), self.batch_size,
-                         self.length_normalize)
+        return LMLabeler(
+            model,
+            tokenizer,
+            verbalizer,
+            self._prompt_format(verbalizer, tokenizer),
+            self.batch_size,
+            self.length_normalize,
+        )

@@ -8,21 +8,22 @@ through ``apply_chat_template(..., add_generation_prompt=True)``; without one, a
 The document is truncated on its own, token by token, before the prompt is built, so a
 long document can never push the label list, the instruction or the response out.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
+from causalclf.errors import ConfigError
 from causalclf.methods.lm_answer.verbalizers import Verbalizer
-from causalclf.config import ConfigError
 
 SINGLE_LABEL_INSTRUCTION = (
-    "Classify the text into one of these categories: {labels}.\n"
-    "Answer with the category only.\n\nText: {text}"
+    "Classify the text into one of these categories: {labels}.\nAnswer with the category only.\n\nText: {text}"
 )
 MULTI_LABEL_INSTRUCTION = (
     "Which of these categories apply to the text: {labels}?\n"
-    "Answer with every matching category, separated by \"{separator}\", or \"{none}\" if none apply."
+    'Answer with every matching category, separated by "{separator}", or "{none}" if none apply.'
     "\n\nText: {text}"
 )
 NO_LABELS_INSTRUCTION = "Classify the text.\n\nText: {text}"
@@ -77,24 +78,31 @@ class PromptFormat:
             template = NO_LABELS_INSTRUCTION
         else:
             template = MULTI_LABEL_INSTRUCTION if v.multi_label else SINGLE_LABEL_INSTRUCTION
-        return template.format_map({
-            "text": self.truncate(text), "labels": v.label_list(),
-            "separator": v.separator.strip() or v.separator, "none": v.none_word,
-        })
+        return template.format_map(
+            {
+                "text": self.truncate(text),
+                "labels": v.label_list(),
+                "separator": v.separator.strip() or v.separator,
+                "none": v.none_word,
+            }
+        )
 
     def messages(self, text: str, shots: Sequence[Shot] = ()) -> list[dict]:
         """Chat messages: each worked example as a user/assistant pair, then the document."""
         out: list[dict] = []
         for shot_text, response in shots:
-            out += [{"role": "user", "content": self.user_message(shot_text)},
-                    {"role": "assistant", "content": response}]
+            out += [
+                {"role": "user", "content": self.user_message(shot_text)},
+                {"role": "assistant", "content": response},
+            ]
         return out + [{"role": "user", "content": self.user_message(text)}]
 
     def render(self, text: str, shots: Sequence[Shot] = ()) -> str:
         """The prompt string, ending where the response begins."""
         if self.chat:
-            return self.tokenizer.apply_chat_template(self.messages(text, shots), tokenize=False,
-                                                      add_generation_prompt=True)
+            return self.tokenizer.apply_chat_template(
+                self.messages(text, shots), tokenize=False, add_generation_prompt=True
+            )
         end = self.tokenizer.eos_token if self.tokenizer is not None and self.tokenizer.eos_token else ""
         examples = "".join(self.user_message(t) + PLAIN_ANSWER + r + end + "\n\n" for t, r in shots)
         return examples + self.user_message(text) + PLAIN_ANSWER

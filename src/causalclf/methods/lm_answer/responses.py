@@ -5,13 +5,14 @@ agree token for token: the first label's word, then each further label as the se
 plus its word tokenized together (", blue" keeps the natural leading-space token), then
 the end token. The empty multi-label answer is the none word plus the end token.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
+from causalclf.errors import ConfigError
 from causalclf.methods.lm_answer.verbalizers import Verbalizer
-from causalclf.config import ConfigError
 
 Tokens = tuple[int, ...]
 
@@ -30,7 +31,7 @@ class ResponseTokens:
     """Ends every response: the model learns to stop here."""
 
     @classmethod
-    def build(cls, verbalizer: Verbalizer, tokenizer) -> "ResponseTokens":
+    def build(cls, verbalizer: Verbalizer, tokenizer) -> ResponseTokens:
         if tokenizer.eos_token_id is None:
             raise ConfigError("the tokenizer has no eos token to end a response with")
 
@@ -42,8 +43,10 @@ class ResponseTokens:
 
         first = tuple(ids(w) for w in verbalizer.words)
         if len(set(first)) != len(first):
-            raise ConfigError(f"some labels tokenize identically (unknown words?): {verbalizer.words}; "
-                              "set verbalizer: letters or numbers, or map them to distinct words")
+            raise ConfigError(
+                f"some labels tokenize identically (unknown words?): {verbalizer.words}; "
+                "set verbalizer: letters or numbers, or map them to distinct words"
+            )
         return cls(
             first=first,
             after=tuple(ids(verbalizer.separator + w) for w in verbalizer.words),

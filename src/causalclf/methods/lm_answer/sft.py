@@ -10,10 +10,11 @@ The collator also tells the LM which positions the loss reads (transformers'
 on a few response tokens instead of every prompt token: with a 49k-word vocabulary that
 head is a fifth of a 135M model's matmuls, and its full logits dominate the memory.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 import torch
 
@@ -24,8 +25,7 @@ IGNORE = -100
 def sft_row(prompt: Sequence[int], response: Sequence[int]) -> dict:
     """One training example; `response` already ends with the end token."""
     ids = list(prompt) + list(response)
-    return {"input_ids": ids, "attention_mask": [1] * len(ids),
-            "labels": [IGNORE] * len(prompt) + list(response)}
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [IGNORE] * len(prompt) + list(response)}
 
 
 def sft_collator(tokenizer):

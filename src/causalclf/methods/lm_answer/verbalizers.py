@@ -7,15 +7,16 @@ set as the "none" word), and parses free text back into labels. Parsing is forgi
 about case, whitespace, punctuation, separators and surrounding prose, and says so when
 an answer maps to no label instead of guessing one.
 """
+
 from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from causalclf.config import ConfigError
 from causalclf.data.labels import LabelSpace
+from causalclf.errors import ConfigError
 
 STYLES = ("name", "letters", "numbers")
 
@@ -60,8 +61,13 @@ class Verbalizer:
     _prose: re.Pattern | None = field(init=False, repr=False)
 
     @classmethod
-    def build(cls, label_space: LabelSpace, spec: str | Mapping[str, str] = "name", separator: str = ", ",
-              none_word: str = "none") -> "Verbalizer":
+    def build(
+        cls,
+        label_space: LabelSpace,
+        spec: str | Mapping[str, str] = "name",
+        separator: str = ", ",
+        none_word: str = "none",
+    ) -> Verbalizer:
         names = label_space.names
         if isinstance(spec, Mapping):
             unknown = set(spec) - set(names)
@@ -169,4 +175,3 @@ class Verbalizer:
         if self.multi_label:
             return names
         return names[0] if len(names) == 1 else None
-
