@@ -36,8 +36,10 @@ $(VENV)/.installed: pyproject.toml Makefile $(LOCK)
 quickstart: $(VENV)/.installed
 	$(VENV)/bin/causalclf quickstart
 
+# Two workers of one thread each keep the 2 cores busy without oversubscribing them; each test file runs on one
+# worker (loadfile), so a module's costly fixture is built once.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench

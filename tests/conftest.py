@@ -55,3 +55,10 @@ def shared_data() -> Path:
             pytest.fail(msg + " (CAUSALCLF_REQUIRE_SHARED_DATA=1 forbids skipping)")
         pytest.skip(msg)
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """On several workers (``make test``), the test files that run processes of their own go first: the longest
+    files, and a long one left to the end would run alone while the other worker idles."""
+    if getattr(config.option, "numprocesses", None):
+        items.sort(key=lambda item: item.get_closest_marker("processes") is None)

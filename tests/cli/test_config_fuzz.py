@@ -95,19 +95,24 @@ def nothing_loads(monkeypatch):
     def tripwire(*args, **kwargs):
         raise AssertionError("something was loaded before the config was checked")
 
-    for module in (
-        "causalclf.backbones.loading",
-        "causalclf.data.loaders",
-        "causalclf.methods.transformer",
-        "causalclf.methods.embedding_head.classifier",
-        "causalclf.methods.encoder.classifier",
-        "causalclf.methods.instruction.classifier",
-        "causalclf.methods.prompting.classifier",
-        "causalclf.experiments.runner",
-        "causalclf.cli.distill",
-        "causalclf.cli.evaluate",
-    ):
-        module = importlib.import_module(module)
+    # All imported before any is patched: a module imported while another is patched would bind the tripwire
+    # (`from ... import load_dataset`) for good.
+    holders = [
+        importlib.import_module(name)
+        for name in (
+            "causalclf.backbones.loading",
+            "causalclf.data.loaders",
+            "causalclf.methods.transformer",
+            "causalclf.methods.embedding_head.classifier",
+            "causalclf.methods.encoder.classifier",
+            "causalclf.methods.instruction.classifier",
+            "causalclf.methods.prompting.classifier",
+            "causalclf.experiments.runner",
+            "causalclf.cli.distill",
+            "causalclf.cli.evaluate",
+        )
+    ]
+    for module in holders:
         for name in ("load_model", "load_tokenizer", "load_dataset", "load_classifier"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, tripwire)

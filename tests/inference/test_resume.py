@@ -18,6 +18,8 @@ from causalclf.inference.parts import RunFolder
 from tests.inference._inputs import write_texts
 from tests.toy import toy_single_label
 
+pytestmark = pytest.mark.processes
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -14,6 +14,8 @@ from causalclf.inference import predict_file
 from tests.inference._inputs import write_texts
 from tests.toy import toy_single_label
 
+pytestmark = pytest.mark.processes
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 

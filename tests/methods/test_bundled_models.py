@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 CONVERT = "import sys; from causalclf.backbones.references import resolve_model; print(resolve_model('smollm2-135m'))"
 

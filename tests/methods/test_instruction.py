@@ -133,6 +133,7 @@ def test_invalid_generations_follow_the_policy(which, policy, request, monkeypat
         clf.labeler_.verbalizer.verbalize([clf.labels_[0]] if clf.multi_label else clf.labels_[0])
     )
     answers = [readable, None, readable, None]
+    clf.predict_proba(texts)  # the labeler around the inference copy is built now, so the one patched is the one used
     monkeypatch.setattr(clf.labeler_, "decode", lambda *a, **k: (list(answers), ["x", "?", "x", "??"]))
     monkeypatch.setattr(clf, "inference", "generate")
     monkeypatch.setattr(clf, "invalid_policy", policy)

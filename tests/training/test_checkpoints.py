@@ -19,6 +19,8 @@ from causalclf.training.loop import CheckpointError
 from tests.toy import toy_single_label
 from tests.training._runs import causalclf, interrupted, metrics, probabilities, write_config
 
+pytestmark = pytest.mark.processes
+
 TOLERANCE = 1e-6
 # 24 training texts in batches of 4: 6 updates per epoch, 18 in all; a checkpoint every 2 updates. Batches
 # are grouped by length (shuffled from the global RNG) and dropout stays on (LoRA 0.05, head 0.1): the

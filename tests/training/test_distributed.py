@@ -23,6 +23,8 @@ from tests.conftest import REPO
 from tests.methods._encoders import tiny_bert  # noqa: F401  (fixture)
 from tests.training._runs import accelerate_environment, causalclf, metrics, probabilities, run, write_config
 
+pytestmark = pytest.mark.processes
+
 TOLERANCE = 1e-5
 CONFIGS = REPO / "configs" / "accelerate"
 HEAD = {"method": "embedding_head", "lora": {"r": 4, "lora_dropout": 0.0}, "head_dropout": 0.0}
